@@ -1,0 +1,1 @@
+"""Learning and evaluating CNNs on MNIST with experimaestro: a tutorial"""

@@ -1,0 +1,189 @@
+"""The experiment: a grid of CNNs, each learnt then evaluated on MNIST.
+
+``experimaestro run-experiment params.yaml`` reads the YAML file into a
+:class:`Configuration`, then calls :func:`run`.
+"""
+
+import itertools
+import logging
+import math
+from pathlib import Path
+
+import attr
+from datamaestro import prepare_dataset
+from datamaestro.definitions import DownloadError
+from experimaestro import tag
+from experimaestro.exceptions import HandledException
+from experimaestro.experiments import ConfigurationBase, configuration
+from experimaestro.experiments.cli import ExperimentHelper
+from experimaestro.launcherfinder import find_launcher
+from experimaestro.launcherfinder.parser import parse
+
+from .analyze import experiment_table, print_table
+from .data import MNISTDataset
+from .learn import CNN, Evaluate, Learn
+
+logger = logging.getLogger(__name__)
+
+GRID = ("n_layers", "hidden_dim", "kernel_size")
+"""Configuration keys holding the lists of values to sweep"""
+
+
+class ConfigurationError(HandledException):
+    """A value of the YAML configuration is missing, unknown or not allowed;
+    raised before any job is submitted"""
+
+
+@configuration()
+class Configuration(ConfigurationBase):
+    """What ``params.yaml`` may hold, besides experimaestro's own keys
+    (``id``, ``title``, ``module``...)"""
+
+    # Lists: one job per combination of their values
+    n_layers: list[int]
+    """Numbers of convolution blocks to try (1 to 4)"""
+
+    hidden_dim: list[int]
+    """Numbers of channels per convolution to try"""
+
+    kernel_size: list[int]
+    """Kernel sides to try (odd numbers of pixels)"""
+
+    # Scalars: the same for every job
+    epochs: int
+    """Passes over the training images"""
+
+    lr: float
+    """Learning rate of Adam"""
+
+    batch_size: int
+    """Images per optimisation step"""
+
+    n_val: int
+    """Steps between two validations"""
+
+    n_validation: int = 10_000
+    """Training images held out for validation"""
+
+    seed: int = 0
+    """Seed of the random generators: another seed gives other jobs"""
+
+    launcher: str = "duration=1h & cpu(cores=1)"
+    """Resources a job needs, e.g. ``duration=1h & cuda(mem=4G)*1 & cpu(cores=4)``"""
+
+
+def check_configuration(cfg: Configuration, keys: set[str] | None):
+    """Stops with one clear message if a value is not allowed
+
+    :param keys: the keys given in the YAML files and ``-c`` options, or None
+        when unknown
+    :raises ConfigurationError: naming the key, its value and what is allowed
+    """
+    if keys is not None:
+        allowed = {field.name for field in attr.fields(Configuration)}
+        for key in sorted(keys - allowed):
+            raise ConfigurationError(
+                f"{key}: unknown key. Allowed keys: {', '.join(sorted(allowed))}"
+            )
+
+    def fail(key, value, allowed):
+        raise ConfigurationError(f"{key}: {value!r} is not allowed ({allowed})")
+
+    for key in GRID:
+        values = getattr(cfg, key)
+        if not values:
+            fail(key, values, "give a non-empty list of values")
+    for value in cfg.n_layers:
+        if not 1 <= value <= 4:
+            fail("n_layers", value, "1 to 4: each block halves the 28-pixel side")
+    for value in cfg.hidden_dim:
+        if value < 1:
+            fail("hidden_dim", value, "a positive number of channels")
+    for value in cfg.kernel_size:
+        if value < 1 or value % 2 == 0 or value > 27:
+            fail("kernel_size", value, "an odd number of pixels from 1 to 27")
+    for key in ("epochs", "batch_size", "n_val", "n_validation"):
+        if getattr(cfg, key) < 1:
+            fail(key, getattr(cfg, key), "a positive integer")
+    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        fail("lr", cfg.lr, "a positive number")
+    try:
+        parse(cfg.launcher)
+    except Exception as error:
+        fail(
+            "launcher",
+            cfg.launcher,
+            f"a requirement such as 'duration=2h & cpu(cores=2)': {error}",
+        )
+
+
+def given_keys() -> set[str] | None:
+    """The keys of the configuration as written by the user (YAML files and
+    ``-c`` options): experimaestro drops unknown keys silently, so we read
+    them again with its own loader"""
+    import click
+    from experimaestro.experiments.cli import ConfigurationLoader
+    from experimaestro.utils.config import from_dotlist
+
+    context = click.get_current_context(silent=True)
+    if context is None or "yaml_file" not in context.params:
+        return None
+    loader = ConfigurationLoader()
+    for path in (
+        *context.params["pre_yaml"],
+        context.params["yaml_file"],
+        *context.params["post_yaml"],
+    ):
+        loader.load(Path(path))
+    keys = {key for content in loader.yamls for key in content}
+    return keys | set(from_dotlist(context.params["extra_conf"]))
+
+
+def prepare_mnist():
+    """Gets MNIST ready (downloaded or copied, then checked) before any job is
+    submitted, so that no job fails for want of data
+
+    :raises ConfigurationError: saying what is wrong with the files
+    """
+    try:
+        return prepare_dataset(MNISTDataset, download=True)
+    except DownloadError as error:
+        raise ConfigurationError(f"MNIST is not available: {error.__cause__}")
+
+
+def run(helper: ExperimentHelper, cfg: Configuration):
+    """Learns and evaluates one CNN per combination of the grid's values, then
+    prints their test results, best first"""
+    check_configuration(cfg, given_keys())
+    launcher = find_launcher(cfg.launcher, tags=["slurm"])
+    mnist = prepare_mnist()
+
+    for n_layers, hidden_dim, kernel_size in itertools.product(
+        *(getattr(cfg, key) for key in GRID)
+    ):
+        # tag(): shown in job listings and kept with the results
+        model = CNN.C(
+            n_layers=tag(n_layers),
+            hidden_dim=tag(hidden_dim),
+            kernel_size=tag(kernel_size),
+        )
+        learn = Learn.C(
+            data=mnist.train,
+            model=model,
+            epochs=cfg.epochs,
+            lr=cfg.lr,
+            batch_size=cfg.batch_size,
+            n_val=cfg.n_val,
+            n_validation=cfg.n_validation,
+            seed=cfg.seed,
+        )
+        # submit() returns the loader of the learnt parameters...
+        load_parameters = learn.submit(launcher=launcher)
+        # ... which runs before Evaluate, within the same job
+        Evaluate.C(data=mnist.test, model=model).submit(
+            launcher=launcher, init_tasks=[load_parameters]
+        )
+
+    helper.xp.wait()
+    table = experiment_table(helper.xp.workdir)
+    print_table(table)

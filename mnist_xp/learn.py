@@ -1,0 +1,378 @@
+"""The model (a configurable CNN) and the two tasks: learning it, evaluating it.
+
+Images are read once into memory as uint8 tensors and normalised batch by
+batch: MNIST fits in 47 MB, and skipping the per-image PIL conversion of the
+usual ``DataLoader`` pipeline makes training about twice as fast on a CPU.
+"""
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from experimaestro import (
+    Config,
+    Constant,
+    GracefulTimeout,
+    LightweightTask,
+    Meta,
+    Param,
+    PathGenerator,
+    ResumableTask,
+    Task,
+    field,
+    tqdm,
+)
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter
+
+from .data import LabelledImages
+
+logger = logging.getLogger(__name__)
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+"""Mean and standard deviation of MNIST pixels in [0, 1], over the training set"""
+
+EVALUATION_BATCH_SIZE = 1000
+"""Images per forward pass when measuring loss and accuracy (no gradients,
+so large batches are cheap)"""
+
+
+class CNN(Config, nn.Module):
+    """A convolutional network that classifies 28×28 grey-level images into 10
+    classes
+
+    Each of the ``n_layers`` blocks is a convolution (``hidden_dim`` channels,
+    ``kernel_size``×``kernel_size``, padded so the size is kept), a ReLU and a
+    2×2 max-pooling that halves the image side: 28 → 14 → 7 → 3 → 1. A linear
+    layer maps the last feature map to the 10 class scores (logits).
+    """
+
+    n_layers: Param[int] = 2
+    """Number of convolution blocks (1 to 4: each halves the image side)"""
+
+    hidden_dim: Param[int] = 64
+    """Number of channels of each convolution"""
+
+    kernel_size: Param[int] = 3
+    """Side of the square convolution kernels, in pixels (odd, so that the
+    padding keeps the image size)"""
+
+    def __post_init__(self):
+        # experimaestro sets the parameters after __init__: build the layers here
+        super().__post_init__()
+        blocks, channels, side = [], 1, 28
+        for _ in range(self.n_layers):
+            blocks += [
+                nn.Conv2d(
+                    channels,
+                    self.hidden_dim,
+                    self.kernel_size,
+                    padding=self.kernel_size // 2,
+                ),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
+            channels, side = self.hidden_dim, side // 2
+        self.features = nn.Sequential(*blocks)
+        self.classifier = nn.Linear(channels * side * side, 10)
+
+    def initialise(self):
+        """Draws new initial weights from PyTorch's (seeded) random generator"""
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Maps normalised images (batch, 1, 28, 28) to logits (batch, 10)"""
+        return self.classifier(self.features(images).flatten(1))
+
+
+class LoadParameters(LightweightTask):
+    """Loads the parameters saved by :class:`Learn` into a model, before the
+    task that uses the model runs"""
+
+    model: Param[CNN]
+    """The model to fill"""
+
+    path: Meta[Path]
+    """File written by ``torch.save(model.state_dict())``"""
+
+    def execute(self):
+        # map_location: parameters saved on a GPU load on a CPU-only machine;
+        # weights_only: the file holds tensors only, never code to run
+        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state)
+
+
+def configure_torch(seed: int) -> torch.device:
+    """Seeds PyTorch, sets its CPU threads to the cores this job was given,
+    and returns the device to compute on (CUDA when the job got a GPU)"""
+    torch.manual_seed(seed)
+    # Same results for the same seed: deterministic kernels where they exist
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    cores = os.environ.get("SLURM_CPUS_PER_TASK") or os.environ.get("MNIST_XP_CORES")
+    if cores:
+        torch.set_num_threads(int(cores))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    logger.info("Computing on %s with %d CPU threads", device, torch.get_num_threads())
+    return device
+
+
+def load_images(data: LabelledImages, device: torch.device):
+    """Reads all the images at once
+
+    :return: images (N, 28, 28) as uint8 and labels (N,) as int64, on ``device``
+    """
+    dataset = data.torchvision_dataset()
+    return dataset.data.to(device), dataset.targets.to(device)
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """Maps uint8 images (B, 28, 28) to float (B, 1, 28, 28), centred and scaled
+    with the MNIST mean and standard deviation"""
+    return ((images.float() / 255.0 - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
+
+
+@torch.inference_mode()
+def measure(model: CNN, images: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Mean cross-entropy per image and accuracy of ``model`` on a set of images
+
+    :return: ``{"loss": float, "accuracy": float in [0, 1], "n_images": int}``
+    """
+    was_training = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(images), EVALUATION_BATCH_SIZE):
+        logits = model(normalise(images[start : start + EVALUATION_BATCH_SIZE]))
+        batch_labels = labels[start : start + EVALUATION_BATCH_SIZE]
+        # Sum, then divide by the number of images: the last batch is smaller
+        total_loss += F.cross_entropy(logits, batch_labels, reduction="sum").item()
+        correct += (logits.argmax(1) == batch_labels).sum().item()
+    model.train(was_training)
+    return {
+        "loss": total_loss / len(images),
+        "accuracy": correct / len(images),
+        "n_images": len(images),
+    }
+
+
+class Learn(ResumableTask):
+    """Learns a CNN to classify images, with Adam and the cross-entropy loss
+
+    The last ``n_validation`` training images are held out: every ``n_val``
+    steps the loss and accuracy on them are logged to the job's log and to
+    TensorBoard (``runs/`` in the job folder). The job checkpoints every
+    ``checkpoint_every`` steps and at the end of each epoch; restarted (after
+    a crash, a kill or a cluster time limit), it resumes from the last
+    checkpoint and ends with the same parameters as an uninterrupted run.
+    """
+
+    version: Constant[int] = 1
+    """Bump when the training algorithm changes, so that new jobs are run"""
+
+    data: Param[LabelledImages]
+    """Training images"""
+
+    model: Param[CNN]
+    """The model to train"""
+
+    epochs: Param[int] = 1
+    """Number of passes over the training images"""
+
+    lr: Param[float] = 1e-3
+    """Learning rate of Adam"""
+
+    batch_size: Param[int] = 64
+    """Number of images per optimisation step"""
+
+    n_validation: Param[int] = 10_000
+    """Number of training images (the last ones) held out for validation"""
+
+    seed: Param[int] = 0
+    """Seed of the random generators (initial weights, order of the images)"""
+
+    n_val: Meta[int] = 100
+    """Steps between two validations: changes how often we look, not what is
+    learnt, so it is a Meta and not part of the identifier"""
+
+    checkpoint_every: Meta[int] = 500
+    """Steps between two checkpoints (there is one at each epoch's end too)"""
+
+    parameters_path: Meta[Path] = field(default_factory=PathGenerator("parameters.pth"))
+    """Where the learnt parameters are saved"""
+
+    checkpoint_path: Meta[Path] = field(default_factory=PathGenerator("checkpoint.pth"))
+    """The last checkpoint (model, optimiser, random generator, step)"""
+
+    summary_path: Meta[Path] = field(default_factory=PathGenerator("learn.json"))
+    """Final validation loss and accuracy, steps and training time (JSON)"""
+
+    time_margin: Meta[float] = 120.0
+    """Seconds before the cluster's time limit at which the job checkpoints
+    and asks to be resubmitted"""
+
+    tensorboard_path: Meta[Path] = field(default_factory=PathGenerator("runs"))
+    """TensorBoard event files"""
+
+    def task_outputs(self, dep) -> LoadParameters:
+        # What submit() returns: a loader that later tasks run first
+        return dep(LoadParameters.C(model=self.model, path=self.parameters_path))
+
+    def execute(self):
+        device = configure_torch(self.seed)
+        images, labels = load_images(self.data, device)
+        n_train = len(images) - self.n_validation
+        if n_train < self.batch_size:
+            raise ValueError(
+                f"n_validation={self.n_validation} leaves {n_train} training"
+                f" images, fewer than one batch ({self.batch_size})"
+            )
+        train = images[:n_train], labels[:n_train]
+        validation = images[n_train:], labels[n_train:]
+
+        # The model was built before the seed was set: draw its weights again
+        self.model.initialise()
+        model = self.model.to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
+        state = self.resume(model, optimizer)
+        steps_per_epoch = n_train // self.batch_size  # the incomplete batch is dropped
+        total_steps = self.epochs * steps_per_epoch
+        logger.info(
+            "Training on %d images, validating on %d",
+            *map(len, (train[0], validation[0])),
+        )
+
+        # purge_step: on resume, drop the points logged after the checkpoint
+        writer = SummaryWriter(self.tensorboard_path, purge_step=state["step"])
+        clock = time.monotonic()
+        try:
+            with tqdm(total=total_steps, initial=state["step"], desc="train") as bar:
+                while state["step"] < total_steps:
+                    self.train_step(model, optimizer, train, state, steps_per_epoch)
+                    bar.update(1)
+                    state["train_seconds"] += time.monotonic() - clock
+                    clock = time.monotonic()
+                    step = state["step"]
+                    if step % self.n_val == 0 or step == total_steps:
+                        self.validate(model, validation, state, writer)
+                    if step % self.checkpoint_every == 0 or step % steps_per_epoch == 0:
+                        self.save_checkpoint(model, optimizer, state)
+                        self.stop_if_out_of_time()
+        finally:
+            writer.close()
+
+        torch.save(model.state_dict(), self.parameters_path)
+        self.summary_path.write_text(json.dumps(self.summary(state), indent=2))
+
+    def train_step(self, model, optimizer, train, state, steps_per_epoch):
+        """One optimisation step on the next batch of the current epoch"""
+        images, labels = train
+        epoch, position = divmod(state["step"], steps_per_epoch)
+        if position == 0 or "order" not in state:
+            # Each epoch visits the images in an order drawn from (seed, epoch)
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            state["order"] = torch.randperm(len(images), generator=generator)
+        batch = state["order"][
+            position * self.batch_size : (position + 1) * self.batch_size
+        ].to(images.device)
+        logits = model(normalise(images[batch]))
+        loss = F.cross_entropy(logits, labels[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        state["step"] += 1
+        state["train_loss"] = loss.item()
+
+    def validate(self, model, validation, state, writer):
+        """Logs the training loss and the validation loss and accuracy"""
+        metrics = measure(model, *validation)
+        state["validation"] = metrics
+        step = state["step"]
+        writer.add_scalar("train/loss", state["train_loss"], step)
+        writer.add_scalar("validation/loss", metrics["loss"], step)
+        writer.add_scalar("validation/accuracy", metrics["accuracy"], step)
+        writer.flush()
+        logger.info(
+            "step %d: train loss %.4f, validation loss %.4f, accuracy %.4f",
+            step,
+            state["train_loss"],
+            metrics["loss"],
+            metrics["accuracy"],
+        )
+
+    def resume(self, model, optimizer) -> dict:
+        """Restores the last checkpoint, if any, and returns the training state"""
+        if not self.checkpoint_path.is_file():
+            return {"step": 0, "train_seconds": 0.0}
+        checkpoint = torch.load(
+            self.checkpoint_path, map_location="cpu", weights_only=True
+        )
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        logger.info("Resuming from the checkpoint at step %d", checkpoint["step"])
+        return checkpoint["state"]
+
+    def save_checkpoint(self, model, optimizer, state):
+        """Saves everything needed to resume, atomically: written to a temporary
+        file, then renamed, so a crash mid-write leaves the previous checkpoint"""
+        temporary = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "step": state["step"],
+                "state": {k: v for k, v in state.items() if k != "order"},
+            },
+            temporary,
+        )
+        os.replace(temporary, self.checkpoint_path)
+
+    def stop_if_out_of_time(self):
+        """Raises GracefulTimeout when the cluster's time limit is near, so that
+        experimaestro resubmits the job, which resumes from the checkpoint"""
+        remaining = self.remaining_time()
+        if remaining is not None and remaining < self.time_margin:
+            raise GracefulTimeout(f"only {remaining:.0f} s left: stopping here")
+
+    def summary(self, state) -> dict:
+        """What the analysis reads: final validation metrics, steps, time"""
+        return {
+            "validation_loss": state["validation"]["loss"],
+            "validation_accuracy": state["validation"]["accuracy"],
+            "steps": state["step"],
+            "train_seconds": state["train_seconds"],
+        }
+
+
+class Evaluate(Task):
+    """Measures a learnt model on test images
+
+    Writes ``results.json``: ``loss`` (mean cross-entropy per image, in nats),
+    ``accuracy`` (fraction of images whose most likely class is right) and
+    ``n_images``.
+    """
+
+    version: Constant[int] = 1
+    """Bump when the evaluation changes, so that new jobs are run"""
+
+    data: Param[LabelledImages]
+    """Test images"""
+
+    model: Param[CNN]
+    """The model to evaluate (its parameters are loaded by LoadParameters)"""
+
+    results_path: Meta[Path] = field(default_factory=PathGenerator("results.json"))
+    """Where the results are written (JSON)"""
+
+    def execute(self):
+        device = configure_torch(seed=0)
+        images, labels = load_images(self.data, device)
+        results = measure(self.model.to(device), images, labels)
+        logger.info("Test results: %s", results)
+        self.results_path.write_text(json.dumps(results, indent=2))

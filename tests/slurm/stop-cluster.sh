@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Stop the single-node SLURM test cluster started by start-cluster.sh.
+#
+#   sudo tests/slurm/stop-cluster.sh
+#
+# Only the daemons whose PIDs start-cluster.sh recorded in
+# $SLURM_TEST_DIR/pids/ are stopped (never anything found by name), in the
+# reverse order of their start: slurmd, slurmctld, slurmdbd, mariadbd, munged.
+# Jobs still running are cancelled first, so that no job process outlives the
+# cluster. The state folder (configs, logs, database) is kept: the next start
+# reuses it; delete $SLURM_TEST_DIR for a fresh cluster.
+#
+# Idempotent: succeeds (and says so) when nothing is running.
+#
+# Environment: SLURM_TEST_DIR (default /tmp/mnist-xp-slurm), as for start-cluster.sh.
+
+set -euo pipefail
+
+SLURM_TEST_DIR="${SLURM_TEST_DIR:-/tmp/mnist-xp-slurm}"
+PIDS="$SLURM_TEST_DIR/pids"
+failed=0   # set to 1 when a process refuses to die
+export SLURM_CONF="$SLURM_TEST_DIR/etc/slurm.conf"
+
+log() { printf '[slurm-test] %s\n' "$*" >&2; }
+
+# alive PID NAME: true while PID is a process named NAME that is not a
+# zombie. The container init may take a couple of seconds to reap an exited
+# daemon, so `kill -0` (true for zombies) is not enough: read /proc/PID/stat,
+# whose 3rd field is the state ('Z' = zombie = already dead). Checking the name
+# avoids ever signalling an unrelated process that reused a stale PID.
+alive() {
+    local pid="$1" name="$2" state
+    [ -r "/proc/$pid/stat" ] || return 1
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] || return 1
+    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# stop_pid PID NAME: SIGTERM, wait up to 15 s, then SIGKILL and wait 5 s.
+stop_pid() {
+    local pid="$1" name="$2" _
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 150); do
+        alive "$pid" "$name" || return 0
+        sleep 0.1
+    done
+    log "$name (pid $pid) ignored SIGTERM for 15 s: sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        alive "$pid" "$name" || return 0
+        sleep 0.1
+    done
+    log "WARNING: $name (pid $pid) is still alive after SIGKILL"
+    return 1
+}
+
+# stop_daemon NAME: stop the daemon recorded in $PIDS/NAME.pid.
+stop_daemon() {
+    local name="$1" file="$PIDS/$1.pid" pid
+    if [ ! -e "$file" ]; then
+        return 0
+    fi
+    pid="$(tr -dc '0-9' < "$file")"
+    if [ -n "$pid" ] && alive "$pid" "$name"; then
+        log "stopping $name (pid $pid)"
+        stop_pid "$pid" "$name" || failed=1
+    else
+        log "$name: not running (stale pid file removed)"
+    fi
+    rm -f "$file"
+}
+
+if [ ! -d "$PIDS" ] || [ -z "$(ls -A "$PIDS" 2>/dev/null)" ]; then
+    log "no daemon recorded in $PIDS: nothing to stop"
+    exit 0
+fi
+
+# Cancel the jobs still in the queue while slurmctld can still do it cleanly
+# (slurmd then kills their processes; KillWait=5 in slurm.conf).
+if [ -s "$PIDS/slurmctld.pid" ] && alive "$(tr -dc '0-9' < "$PIDS/slurmctld.pid")" slurmctld; then
+    jobs="$(squeue -h -o '%A' 2>/dev/null || true)"
+    if [ -n "$jobs" ]; then
+        log "cancelling remaining jobs: $(echo "$jobs" | tr '\n' ' ')"
+        # shellcheck disable=SC2086
+        scancel $jobs 2>/dev/null || true
+        for _ in $(seq 100); do
+            [ -z "$(squeue -h -t running,completing -o '%A' 2>/dev/null || true)" ] && break
+            sleep 0.1
+        done
+    fi
+fi
+
+
+for name in slurmd slurmctld slurmdbd mariadbd munged; do
+    stop_daemon "$name"
+done
+
+# A job step that was still running has a slurmstepd process (detached from
+# slurmd). Ours are recognisable by our SLURM_CONF in their environment.
+for dir in /proc/[0-9]*; do
+    [ "$(cat "$dir/comm" 2>/dev/null)" = slurmstepd ] || continue
+    if tr '\0' '\n' < "$dir/environ" 2>/dev/null | grep -qxF "SLURM_CONF=$SLURM_CONF"; then
+        pid="${dir#/proc/}"
+        log "stopping leftover slurmstepd (pid $pid)"
+        stop_pid "$pid" slurmstepd || failed=1
+    fi
+done
+
+if [ "$failed" -ne 0 ]; then
+    log "some processes could not be stopped"
+    exit 1
+fi
+log "cluster stopped (state kept in $SLURM_TEST_DIR)"

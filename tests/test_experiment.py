@@ -1,0 +1,76 @@
+"""The tutorial's experiment, end to end through the real ``experimaestro``
+command: jobs run once, results are right, tags are listed."""
+
+import json
+import re
+
+import pytest
+from conftest import REAL_MNIST, SAMPLE_YAML, Sandbox, needs_real_mnist
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory) -> Sandbox:
+    """A sandbox where the sample experiment has run once"""
+    sandbox = Sandbox(tmp_path_factory.mktemp("experiment"))
+    sandbox.first_run = sandbox.experiment(SAMPLE_YAML)
+    return sandbox
+
+
+def test_jobs_done_with_results(done):
+    assert len(done.jobs("learn")) == 1 and len(done.jobs("evaluate")) == 1
+    for job in done.jobs("learn") + done.jobs("evaluate"):
+        assert list(job.glob("*.done")), f"{job} did not end DONE"
+    [results] = done.results()
+    assert results["n_images"] == 1000
+    # 4,000 training images, 2 epochs: far above chance (0.1)
+    assert results["accuracy"] > 0.8, results
+    assert 0 < results["loss"] < 1
+
+
+def test_learn_logs_at_the_validation_cadence(done):
+    [job] = done.jobs("learn")
+    summary = json.loads((job / "learn.json").read_text())
+    # 4,000 images / 64 per batch = 62 steps per epoch, 2 epochs
+    assert summary["steps"] == 124
+    log = (job / "learn.err").read_text()
+    steps = [int(s) for s in re.findall(r"step (\d+): train loss", log)]
+    assert steps == [20, 40, 60, 80, 100, 120, 124]
+    assert "Computing on cpu with 1 CPU threads" in log
+
+
+def test_results_table_printed(done):
+    out = done.first_run.stdout
+    assert "n_layers" in out and "accuracy" in out
+
+
+def test_second_run_executes_nothing(done):
+    before = {
+        job: job.joinpath(f"{job.parent.name.split('.')[-1]}.err").stat().st_mtime_ns
+        for job in done.jobs("learn") + done.jobs("evaluate")
+    }
+    second = done.experiment(SAMPLE_YAML)
+    after = {
+        job: job.joinpath(f"{job.parent.name.split('.')[-1]}.err").stat().st_mtime_ns
+        for job in done.jobs("learn") + done.jobs("evaluate")
+    }
+    assert before == after, "a job ran again"
+    assert "Process started" not in second.stderr
+
+
+def test_listing_shows_tags(done):
+    listing = done.run(
+        "experimaestro jobs --workspace mnist-xp list --tags --experiment MNIST_sample"
+    ).stdout
+    lines = [line for line in listing.splitlines() if line.startswith("DONE")]
+    assert len(lines) == 2, listing
+    for line in lines:
+        assert "n_layers=1 hidden_dim=8 kernel_size=3" in line
+
+
+@needs_real_mnist
+def test_debug_on_real_mnist(tmp_path):
+    sandbox = Sandbox(tmp_path, mnist=REAL_MNIST)
+    sandbox.experiment("debug.yaml")
+    [results] = sandbox.results()
+    assert results["n_images"] == 10000
+    assert results["accuracy"] > 0.9, results
