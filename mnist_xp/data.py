@@ -22,13 +22,17 @@ import os
 import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from datamaestro.data import Base
 from datamaestro.data.ml import Supervised
 from datamaestro.definitions import Dataset, dataset
 from datamaestro.download import FolderResource
 from experimaestro import Meta, Param
-from torchvision.datasets import MNIST, VisionDataset
+
+if TYPE_CHECKING:
+    # torchvision takes seconds to import: only the jobs that read images do
+    from torchvision.datasets import MNIST, VisionDataset
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +60,7 @@ class LabelledImages(Base, ABC):
     """A set of images, each with a class label"""
 
     @abstractmethod
-    def torchvision_dataset(self, **kwargs) -> VisionDataset:
+    def torchvision_dataset(self, **kwargs) -> "VisionDataset":
         """Returns the images as a torchvision dataset (keyword arguments,
         e.g. ``transform``, are passed to its constructor)"""
         ...
@@ -72,7 +76,9 @@ class MNISTLabelledImages(LabelledImages):
     train: Param[bool]
     """True for the 60,000 training images, False for the 10,000 test images"""
 
-    def torchvision_dataset(self, **kwargs) -> MNIST:
+    def torchvision_dataset(self, **kwargs) -> "MNIST":
+        from torchvision.datasets import MNIST
+
         return MNIST(self.root, train=self.train, download=False, **kwargs)
 
 
@@ -123,6 +129,8 @@ def download_from_internet(destination: Path):
 
     :raises DatasetError: when no mirror answers (e.g. no network)
     """
+    from torchvision.datasets import MNIST
+
     root = destination / "download"
     try:
         for train in (True, False):

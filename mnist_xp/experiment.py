@@ -4,9 +4,12 @@
 :class:`Configuration`, then calls :func:`run`.
 """
 
+import contextlib
+import io
 import itertools
 import logging
 import math
+import sys
 from pathlib import Path
 
 import attr
@@ -20,7 +23,7 @@ from experimaestro.launcherfinder import find_launcher
 from experimaestro.launcherfinder.parser import parse
 
 from .analyze import experiment_table, print_table
-from .data import MNISTDataset
+from .data import DatasetError, MNISTDataset
 from .learn import CNN, Evaluate, Learn
 
 logger = logging.getLogger(__name__)
@@ -107,14 +110,17 @@ def check_configuration(cfg: Configuration, keys: set[str] | None):
             fail(key, getattr(cfg, key), "a positive integer")
     if not (math.isfinite(cfg.lr) and cfg.lr > 0):
         fail("lr", cfg.lr, "a positive number")
+    if problem := requirement_problem(cfg.launcher):
+        fail("launcher", cfg.launcher, f"{problem}; e.g. 'duration=2h & cpu(cores=2)'")
+
+
+def requirement_problem(requirement: str) -> str | None:
+    """Why experimaestro cannot parse a requirement string (None if it can)"""
     try:
-        parse(cfg.launcher)
-    except Exception as error:
-        fail(
-            "launcher",
-            cfg.launcher,
-            f"a requirement such as 'duration=2h & cpu(cores=2)': {error}",
-        )
+        parse(requirement)
+    except Exception as error:  # the parser raises several kinds of errors
+        return str(error)
+    return None
 
 
 def given_keys() -> set[str] | None:
@@ -145,10 +151,19 @@ def prepare_mnist():
 
     :raises ConfigurationError: saying what is wrong with the files
     """
+    # datamaestro prints the traceback of a failed download: keep it for
+    # unexpected errors only, ours (DatasetError) say all there is to say
+    log = io.StringIO()
     try:
-        return prepare_dataset(MNISTDataset, download=True)
+        with contextlib.redirect_stderr(log):
+            return prepare_dataset(MNISTDataset, download=True)
     except DownloadError as error:
-        raise ConfigurationError(f"MNIST is not available: {error.__cause__}")
+        if not isinstance(error.__cause__, DatasetError):
+            sys.stderr.write(log.getvalue())
+            raise
+        problem = error.__cause__
+    # Raised outside the except block, so that only our message is shown
+    raise ConfigurationError(f"MNIST is not available: {problem}")
 
 
 def run(helper: ExperimentHelper, cfg: Configuration):
