@@ -68,6 +68,13 @@ class Configuration(ConfigurationBase):
     n_validation: int = 10_000
     """Training images held out for validation"""
 
+    checkpoint_every: int = 500
+    """Steps between two checkpoints of a learning job"""
+
+    time_margin: float = 120.0
+    """Seconds before a cluster time limit at which a learning job checkpoints
+    and asks experimaestro to resubmit it"""
+
     seed: int = 0
     """Seed of the random generators: another seed gives other jobs"""
 
@@ -105,11 +112,12 @@ def check_configuration(cfg: Configuration, keys: set[str] | None):
     for value in cfg.kernel_size:
         if value < 1 or value % 2 == 0 or value > 27:
             fail("kernel_size", value, "an odd number of pixels from 1 to 27")
-    for key in ("epochs", "batch_size", "n_val", "n_validation"):
+    for key in ("epochs", "batch_size", "n_val", "n_validation", "checkpoint_every"):
         if getattr(cfg, key) < 1:
             fail(key, getattr(cfg, key), "a positive integer")
-    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
-        fail("lr", cfg.lr, "a positive number")
+    for key in ("lr", "time_margin"):
+        if not (math.isfinite(getattr(cfg, key)) and getattr(cfg, key) > 0):
+            fail(key, getattr(cfg, key), "a positive number")
     if problem := requirement_problem(cfg.launcher):
         fail("launcher", cfg.launcher, f"{problem}; e.g. 'duration=2h & cpu(cores=2)'")
 
@@ -191,6 +199,8 @@ def run(helper: ExperimentHelper, cfg: Configuration):
             n_val=cfg.n_val,
             n_validation=cfg.n_validation,
             seed=cfg.seed,
+            checkpoint_every=cfg.checkpoint_every,
+            time_margin=cfg.time_margin,
         )
         # submit() returns the loader of the learnt parameters...
         load_parameters = learn.submit(launcher=launcher)

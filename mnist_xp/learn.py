@@ -27,7 +27,6 @@ from experimaestro import (
     tqdm,
 )
 from torch import nn
-from torch.utils.tensorboard import SummaryWriter
 
 from .data import LabelledImages
 
@@ -160,6 +159,14 @@ def measure(model: CNN, images: torch.Tensor, labels: torch.Tensor) -> dict:
     }
 
 
+def save_atomically(content, path: Path):
+    """``torch.save`` to a temporary file, then renamed: a crash mid-write
+    leaves the previous file whole, never a truncated one"""
+    temporary = path.with_name(f"{path.name}.tmp")
+    torch.save(content, temporary)
+    os.replace(temporary, path)  # atomic on POSIX file systems
+
+
 class Learn(ResumableTask):
     """Learns a CNN to classify images, with Adam and the cross-entropy loss
 
@@ -246,6 +253,8 @@ class Learn(ResumableTask):
             *map(len, (train[0], validation[0])),
         )
 
+        from torch.utils.tensorboard import SummaryWriter  # slow to import
+
         # purge_step: on resume, drop the points logged after the checkpoint
         writer = SummaryWriter(self.tensorboard_path, purge_step=state["step"])
         clock = time.monotonic()
@@ -318,20 +327,15 @@ class Learn(ResumableTask):
         return checkpoint["state"]
 
     def save_checkpoint(self, model, optimizer, state):
-        """Saves everything needed to resume, atomically: written to a temporary
-        file, then renamed, so a crash mid-write leaves the previous checkpoint"""
-        temporary = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "step": state["step"],
-                "state": {k: v for k, v in state.items() if k != "order"},
-            },
-            temporary,
-        )
-        os.replace(temporary, self.checkpoint_path)
+        """Saves everything needed to resume training"""
+        checkpoint = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "step": state["step"],
+            "state": {k: v for k, v in state.items() if k != "order"},
+        }
+        save_atomically(checkpoint, self.checkpoint_path)
 
     def stop_if_out_of_time(self):
         """Raises GracefulTimeout when the cluster's time limit is near, so that

@@ -22,6 +22,12 @@ needs_real_mnist = pytest.mark.skipif(
 )
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slurm: needs the test SLURM cluster (tests/slurm/start-cluster.sh)"
+    )
+
+
 class Sandbox:
     """A fresh HOME set up with ``python -m mnist_xp.configure``, its workspace
     and the environment that commands run with"""

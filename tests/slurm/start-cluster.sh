@@ -23,12 +23,14 @@
 #   slurmctld  the controller (scheduler) - sbatch/squeue/scancel talk to it
 #   slurmd     the compute-node daemon that actually runs the jobs
 #
-# Idempotent: a daemon whose recorded PID is still alive is left alone; a
-# second run only checks that the node is idle and prints the environment.
+# Idempotent: a daemon whose recorded PID is still alive is left alone (the
+# config files are rewritten identically); a second run only checks that the
+# node is idle and prints the environment. A stopped cluster restarts with
+# its accounting history but an empty queue (see step 5).
 #
 # Environment variables (all optional):
 #   SLURM_TEST_DIR       state folder                       (/tmp/mnist-xp-slurm)
-#   SLURM_TEST_CLUSTER   ClusterName                        (mnistxp)
+#   SLURM_TEST_CLUSTER   ClusterName, lowercase             (mnistxp)
 #   SLURM_TEST_NODE      node name                          (localnode)
 #   SLURM_TEST_PORT_BASE slurmctld port; slurmd = +1, slurmdbd = +2   (6817)
 #   SLURM_TEST_DB_PORT   private MariaDB port on 127.0.0.1  (16306)
@@ -134,19 +136,22 @@ if [ "${#missing[@]}" -gt 0 ]; then
     # Forbid the packages' maintainer scripts from starting their system
     # services (a policy-rc.d that exits 101 means "action forbidden"): we run
     # our own private daemons instead. Docker images often already ship one.
-    own_policy=0
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
         chmod 755 /usr/sbin/policy-rc.d
-        own_policy=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT   # removed even if apt-get fails
     fi
-    # Only refresh the package lists when the packages cannot be found.
+    # Only refresh the package lists when needed: the packages are unknown, or
+    # the install fails (stale lists pointing at versions no longer served).
     if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
         log "apt-get update"
         apt-get update -qq >&2
     fi
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-    [ "$own_policy" -eq 0 ] || rm -f /usr/sbin/policy-rc.d
+    if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; then
+        log "install failed: apt-get update, then retry"
+        apt-get update -qq >&2
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    fi
     log "packages installed"
 fi
 
@@ -251,6 +256,9 @@ MinJobAge=30
 # The node's hardware layout may differ from the simple CPUs= line below
 # (sockets, threads): trust this file and never drain the node for that.
 SlurmdParameters=config_overrides
+# slurmctld always starts with an empty queue (see step 5); job IDs continue
+# after the last one in the accounting database (updated at each start).
+FirstJobId=$(cat "$STATE/first_job_id" 2>/dev/null || echo 1)
 
 # The node name is fixed (not the hostname): slurmd is started with -N $NODE.
 NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$HOST CPUs=$NCPUS RealMemory=$REAL_MEM Gres=gpu:2 State=UNKNOWN
@@ -326,8 +334,10 @@ else
     chmod 400 "$MUNGE/munge.key"
     rm -f "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock" "$PIDS/munged.pid"
     log "starting munged"
-    # --force: munged runs as root and the state folder sits in /tmp, which
-    # it would otherwise reject as "insecure" (world-writable parent).
+    # Runs as root (like the other daemons), so the key is root's. --force only
+    # downgrades munged's "insecure permissions" checks on the key/socket/log
+    # folders to warnings, in case $SLURM_TEST_DIR sits somewhere group- or
+    # world-writable (the default under /tmp passes them anyway).
     munged --force \
         --socket="$MUNGE_SOCKET" \
         --key-file="$MUNGE/munge.key" \
@@ -399,8 +409,16 @@ if is_running slurmctld; then
     log "slurmctld already running (pid $(cat "$PIDS/slurmctld.pid"))"
 else
     rm -f "$PIDS/slurmctld.pid"
-    log "starting slurmctld on 127.0.0.1:$CTLD_PORT"
-    slurmctld
+    # Start with an empty queue (-c): after an unclean stop, the saved state
+    # would bring back "running" jobs whose processes are gone, holding the
+    # node. But keep job IDs unique across restarts, so that sacct (which
+    # shows the most recent job of a given ID) never mixes up two jobs.
+    next_id="$(mariadb --defaults-file="$ETC/my.cnf" -uroot -N -B "$DB_NAME" \
+        -e "SELECT COALESCE(MAX(id_job), 0) + 1 FROM ${CLUSTER}_job_table" 2>/dev/null || echo 1)"
+    echo "$next_id" > "$STATE/first_job_id"
+    sed -i "s/^FirstJobId=.*/FirstJobId=$next_id/" "$SLURM_CONF"
+    log "starting slurmctld on 127.0.0.1:$CTLD_PORT (empty queue, next job ID $next_id)"
+    slurmctld -c
     wait_for "slurmctld to answer" slurmctld scontrol ping
     log "slurmctld started (pid $(cat "$PIDS/slurmctld.pid"))"
 fi
@@ -417,6 +435,7 @@ else
 fi
 
 node_idle() { sinfo -h -n "$NODE" -o '%T' | grep -qx 'idle\|mixed\|allocated'; }
+# (mixed/allocated are fine too, when a re-run finds jobs running)
 wait_for "node $NODE to be idle in sinfo" slurmd node_idle
 log "cluster '$CLUSTER' is up: $(sinfo -h -n "$NODE" -o '%N %T %C(A/I/O/T) %G' | head -n1)"
 

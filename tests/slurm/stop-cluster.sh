@@ -7,8 +7,9 @@
 # $SLURM_TEST_DIR/pids/ are stopped (never anything found by name), in the
 # reverse order of their start: slurmd, slurmctld, slurmdbd, mariadbd, munged.
 # Jobs still running are cancelled first, so that no job process outlives the
-# cluster. The state folder (configs, logs, database) is kept: the next start
-# reuses it; delete $SLURM_TEST_DIR for a fresh cluster.
+# cluster; if slurmctld is already dead, leftover job processes are found and
+# stopped. The state folder (configs, logs, accounting database) is kept: the
+# next start reuses it; delete $SLURM_TEST_DIR for a completely fresh cluster.
 #
 # Idempotent: succeeds (and says so) when nothing is running.
 #
@@ -36,15 +37,16 @@ alive() {
     [ -n "$state" ] && [ "$state" != Z ]
 }
 
-# stop_pid PID NAME: SIGTERM, wait up to 15 s, then SIGKILL and wait 5 s.
+# stop_pid PID NAME [GRACE]: SIGTERM, wait up to GRACE s (default 15), then
+# SIGKILL and wait 5 s.
 stop_pid() {
-    local pid="$1" name="$2" _
+    local pid="$1" name="$2" grace="${3:-15}" _
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 150); do
+    for _ in $(seq $((grace * 10))); do
         alive "$pid" "$name" || return 0
         sleep 0.1
     done
-    log "$name (pid $pid) ignored SIGTERM for 15 s: sending SIGKILL"
+    log "$name (pid $pid) ignored SIGTERM for $grace s: sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
     for _ in $(seq 50); do
         alive "$pid" "$name" || return 0
@@ -90,21 +92,54 @@ if [ -s "$PIDS/slurmctld.pid" ] && alive "$(tr -dc '0-9' < "$PIDS/slurmctld.pid"
     fi
 fi
 
-
 for name in slurmd slurmctld slurmdbd mariadbd munged; do
     stop_daemon "$name"
 done
 
-# A job step that was still running has a slurmstepd process (detached from
-# slurmd). Ours are recognisable by our SLURM_CONF in their environment.
-for dir in /proc/[0-9]*; do
-    [ "$(cat "$dir/comm" 2>/dev/null)" = slurmstepd ] || continue
-    if tr '\0' '\n' < "$dir/environ" 2>/dev/null | grep -qxF "SLURM_CONF=$SLURM_CONF"; then
-        pid="${dir#/proc/}"
-        log "stopping leftover slurmstepd (pid $pid)"
-        stop_pid "$pid" slurmstepd || failed=1
-    fi
+# Normally nothing is left at this point. But if slurmctld was already dead,
+# the jobs could not be cancelled: the job processes and their slurmstepd
+# (detached from slurmd) still run. Both carry our SLURM_CONF in their
+# environment; job processes also carry SLURM_JOB_ID, which tells them apart
+# from a shell that merely sourced env.sh (such as our caller).
+ours() {  # ours PID [job]
+    local env
+    # (kernel threads and zombies have no readable environment: skip them)
+    env="$( { tr '\0' '\n' < "/proc/$1/environ"; } 2>/dev/null)" || return 1
+    grep -qxF "SLURM_CONF=$SLURM_CONF" <<< "$env" || return 1
+    [ "${2:-}" != job ] || grep -q '^SLURM_JOB_ID=' <<< "$env"
+}
+# This script and its ancestors are never touched (in case it runs in a job).
+keep=" "; p=$$
+while [ "$p" -gt 1 ] 2>/dev/null; do
+    keep+="$p "
+    # /proc/PID/stat is "PID (comm) STATE PPID ...", comm may contain spaces.
+    p="$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $2}')" || p=0
 done
+# stop_leftovers job|slurmstepd: SIGTERM all of them at once, then stop_pid each.
+stop_leftovers() {
+    local kind="$1" dir pid name list=()
+    for dir in /proc/[0-9]*; do
+        pid="${dir#/proc/}"
+        [[ "$keep" != *" $pid "* ]] || continue
+        name="$(cat "$dir/comm" 2>/dev/null)" || continue
+        if [ "$kind" = slurmstepd ]; then
+            [ "$name" = slurmstepd ] || continue
+            ours "$pid" || continue
+        else
+            [ "$name" != slurmstepd ] || continue
+            ours "$pid" job || continue
+        fi
+        log "stopping leftover $kind process $name (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+        list+=("$pid:$name")
+    done
+    # slurmstepd ignores SIGTERM by design: give it only 1 s before SIGKILL.
+    for pid in "${list[@]}"; do
+        stop_pid "${pid%%:*}" "${pid#*:}" "$([ "$kind" = slurmstepd ] && echo 1 || echo 15)" || failed=1
+    done
+}
+stop_leftovers job
+stop_leftovers slurmstepd
 
 if [ "$failed" -ne 0 ]; then
     log "some processes could not be stopped"
