@@ -35,7 +35,7 @@ class Sandbox:
     def __init__(self, root: Path, mnist: Path = SAMPLE):
         self.home = root / "home"
         self.workspace = root / "workspace"
-        self.home.mkdir(parents=True)
+        self.home.mkdir(parents=True, exist_ok=True)
         self.env = {
             key: value
             for key, value in os.environ.items()

@@ -74,3 +74,35 @@ def test_debug_on_real_mnist(tmp_path):
     [results] = sandbox.results()
     assert results["n_images"] == 10000
     assert results["accuracy"] > 0.9, results
+
+
+def test_scalar_override(sandbox):
+    sandbox.run("experimaestro run-experiment debug.yaml -c epochs=2")
+    [job] = sandbox.jobs("learn")
+    # the sample: 4,000 training images, 62 batches of 64 per epoch
+    assert json.loads((job / "learn.json").read_text())["steps"] == 2 * 62
+
+
+@needs_real_mnist
+def test_params_on_real_mnist(tmp_path):
+    """The README's main command, on the full MNIST, then run again"""
+    sandbox = Sandbox(tmp_path, mnist=REAL_MNIST)
+    first = sandbox.run("experimaestro run-experiment params.yaml")
+    for job in sandbox.jobs("learn") + sandbox.jobs("evaluate"):
+        assert list(job.glob("*.done")), f"{job} did not end DONE"
+    results = sandbox.results()
+    assert len(results) == 2 and len(sandbox.jobs("learn")) == 2
+    assert max(r["accuracy"] for r in results) >= 0.975, results
+    assert "n_layers" in first.stdout
+
+    again = sandbox.run("experimaestro run-experiment params.yaml")
+    assert "Process started" not in again.stderr + again.stdout
+
+    listing = sandbox.run(
+        "experimaestro jobs --workspace mnist-xp list --tags --experiment MNIST_train"
+    ).stdout
+    lines = sorted(line for line in listing.splitlines() if line.startswith("DONE"))
+    assert len(lines) == 4, listing
+    for n_layers in (1, 2):
+        tags = f"n_layers={n_layers} hidden_dim=32 kernel_size=3"
+        assert sum(tags in line for line in lines) == 2, listing
