@@ -50,13 +50,13 @@ class CNN(Config, nn.Module):
     layer maps the last feature map to the 10 class scores (logits).
     """
 
-    n_layers: Param[int] = 2
+    n_layers: Param[int] = field(default=2)
     """Number of convolution blocks (1 to 4: each halves the image side)"""
 
-    hidden_dim: Param[int] = 64
+    hidden_dim: Param[int] = field(default=64)
     """Number of channels of each convolution"""
 
-    kernel_size: Param[int] = 3
+    kernel_size: Param[int] = field(default=3)
     """Side of the square convolution kernels, in pixels (odd, so that the
     padding keeps the image size)"""
 
@@ -187,26 +187,26 @@ class Learn(ResumableTask):
     model: Param[CNN]
     """The model to train"""
 
-    epochs: Param[int] = 1
+    epochs: Param[int] = field(default=1)
     """Number of passes over the training images"""
 
-    lr: Param[float] = 1e-3
+    lr: Param[float] = field(default=1e-3)
     """Learning rate of Adam"""
 
-    batch_size: Param[int] = 64
+    batch_size: Param[int] = field(default=64)
     """Number of images per optimisation step"""
 
-    n_validation: Param[int] = 10_000
+    n_validation: Param[int] = field(default=10_000)
     """Number of training images (the last ones) held out for validation"""
 
-    seed: Param[int] = 0
+    seed: Param[int] = field(default=0)
     """Seed of the random generators (initial weights, order of the images)"""
 
-    n_val: Meta[int] = 100
+    n_val: Meta[int] = field(default=100)
     """Steps between two validations: changes how often we look, not what is
     learnt, so it is a Meta and not part of the identifier"""
 
-    checkpoint_every: Meta[int] = 500
+    checkpoint_every: Meta[int] = field(default=500)
     """Steps between two checkpoints (there is one at each epoch's end too)"""
 
     parameters_path: Meta[Path] = field(default_factory=PathGenerator("parameters.pth"))
@@ -218,7 +218,7 @@ class Learn(ResumableTask):
     summary_path: Meta[Path] = field(default_factory=PathGenerator("learn.json"))
     """Final validation loss and accuracy, steps and training time (JSON)"""
 
-    time_margin: Meta[float] = 120.0
+    time_margin: Meta[float] = field(default=120.0)
     """Seconds before the cluster's time limit at which the job checkpoints
     and asks to be resubmitted"""
 

@@ -106,3 +106,14 @@ def test_params_on_real_mnist(tmp_path):
     for n_layers in (1, 2):
         tags = f"n_layers={n_layers} hidden_dim=32 kernel_size=3"
         assert sum(tags in line for line in lines) == 2, listing
+
+
+def test_same_seed_same_results(done, tmp_path):
+    """Another workspace, the same configuration: byte-identical results"""
+    other = Sandbox(tmp_path)
+    other.experiment(SAMPLE_YAML)
+    [mine], [theirs] = done.jobs("evaluate"), other.jobs("evaluate")
+    assert mine.name == theirs.name  # the same identifier
+    assert (mine / "results.json").read_bytes() == (
+        theirs / "results.json"
+    ).read_bytes()

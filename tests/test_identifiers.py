@@ -1,5 +1,6 @@
 """Identifiers: what changes a job, and what does not."""
 
+from experimaestro import Config, Constant, Param, field
 from mnist_xp.data import MNISTLabelledImages
 from mnist_xp.learn import CNN, Learn
 
@@ -28,3 +29,34 @@ def test_meta_parameters_do_not_change_the_job():
         id="com.lecun.mnist.train", root="/elsewhere", train=True
     )
     assert identifier(learn()) == identifier(Learn.C(data=data, model=CNN.C()))
+
+
+def model_class(default_layers: int, code_version: int = 1, ignore_default=False):
+    """The same configuration (same experimaestro id) as written in two
+    versions of the code"""
+
+    class Model(Config):
+        __xpmid__ = "tests.model"
+        n_layers: Param[int] = field(
+            default=default_layers, ignore_default=ignore_default
+        )
+        version: Constant[int] = code_version
+
+    return Model
+
+
+def test_changing_a_default_changes_the_identifier():
+    # field(default=...): the default value is part of the identifier
+    assert identifier(model_class(2).C()) != identifier(model_class(3).C())
+    assert identifier(model_class(2).C(n_layers=3)) == identifier(model_class(3).C())
+
+
+def test_an_ignored_default_is_a_trap():
+    # ignore_default=True (what a bare `= 2` means, deprecated in 2.7): after
+    # changing the default from 2 to 3, the jobs run with 2 layers are taken
+    # for the new default (experimaestro issue #147)...
+    old, new = model_class(2, ignore_default=True), model_class(3, ignore_default=True)
+    assert identifier(old.C()) == identifier(new.C())
+    # ... unless the version is bumped: then every job is new
+    bumped = model_class(3, code_version=2, ignore_default=True)
+    assert identifier(bumped.C()) != identifier(old.C())
