@@ -93,3 +93,16 @@ def test_corrupted_file(sandbox, mirror):
     yaml = REPO / "tests" / "sample.yaml"
     sandbox.experiment(yaml)
     assert sandbox.results()[0]["n_images"] == 1000
+
+
+def test_no_network_and_no_mirror(sandbox):
+    del sandbox.env["MNIST_XP_MIRROR"]
+    # Every download goes through a proxy that does not exist: no network
+    sandbox.env.update(
+        http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9"
+    )
+    process = sandbox.experiment(DEBUG, check=False)
+    assert_stopped_early(
+        sandbox, process, ["Could not download MNIST", "MNIST_XP_MIRROR"]
+    )
+    assert "Traceback" not in process.stderr
