@@ -114,9 +114,11 @@ def copy_from_mirror(mirror: Path, destination: Path):
         if (mirror / name).is_file():
             shutil.copyfile(mirror / name, destination / name)
         elif (mirror / f"{name}.gz").is_file():
-            with gzip.open(mirror / f"{name}.gz", "rb") as src:
-                with (destination / name).open("wb") as dst:
-                    shutil.copyfileobj(src, dst)
+            with (
+                gzip.open(mirror / f"{name}.gz", "rb") as source,
+                (destination / name).open("wb") as copy,
+            ):
+                shutil.copyfileobj(source, copy)
         else:
             raise DatasetError(
                 f"{mirror} has neither {name} nor {name}.gz: copy the four MNIST"

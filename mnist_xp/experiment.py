@@ -13,16 +13,18 @@ import sys
 from pathlib import Path
 
 import attr
+from arpeggio import NoMatch
 from datamaestro import prepare_dataset
 from datamaestro.definitions import DownloadError
-from experimaestro import tag
+from experimaestro import RunMode, tag
 from experimaestro.exceptions import HandledException
 from experimaestro.experiments import ConfigurationBase, configuration
 from experimaestro.experiments.cli import ExperimentHelper
 from experimaestro.launcherfinder import find_launcher
 from experimaestro.launcherfinder.parser import parse
+from experimaestro.scheduler.experiment import FailedExperiment
 
-from .analyze import experiment_table, print_table
+from .analyze import analyze, failed_points
 from .data import DatasetError, MNISTDataset
 from .learn import CNN, Evaluate, Learn
 
@@ -126,7 +128,7 @@ def requirement_problem(requirement: str) -> str | None:
     """Why experimaestro cannot parse a requirement string (None if it can)"""
     try:
         parse(requirement)
-    except Exception as error:  # the parser raises several kinds of errors
+    except (NoMatch, ValueError) as error:  # bad syntax, memory without unit
         return str(error)
     return None
 
@@ -210,5 +212,12 @@ def run(helper: ExperimentHelper, cfg: Configuration):
         )
 
     helper.xp.wait()
-    table = experiment_table(helper.xp.workdir)
-    print_table(table)
+    if helper.xp.run_mode != RunMode.NORMAL:
+        return  # dry runs have no job results to show
+    # The table of `python -m mnist_xp.analyze`, and its files in xp.resultspath
+    xp = helper.xp
+    table = analyze(xp.workspace.path, xp.name, xp.run_id, output=xp.resultspath)
+    if failed := failed_points(table):
+        raise FailedExperiment(
+            f"{len(failed)} of {len(table)} grid points failed:\n" + "\n".join(failed)
+        )

@@ -71,6 +71,7 @@ class Sandbox:
             capture_output=True,
             text=True,
             timeout=timeout,
+            check=False,
             **kwargs,
         )
         if check and process.returncode != 0:

@@ -1,6 +1,7 @@
 """Identifiers: what changes a job, and what does not."""
 
 from experimaestro import Config, Constant, Param, field
+
 from mnist_xp.data import MNISTLabelledImages
 from mnist_xp.learn import CNN, Learn
 

@@ -9,7 +9,7 @@ README = (REPO / "README.md").read_text()
 
 # A fenced block with the HTML comment just before it, if any
 BLOCK = re.compile(
-    r"(?:<!-- (?P<note>[^>]*) -->\n)?```(?P<lang>\w+)\n(?P<body>.*?)```", re.S
+    r"(?:<!-- (?P<note>[^>]*) -->\n)?```(?P<lang>\w+)\n(?P<body>.*?)```", re.DOTALL
 )
 UNRUN = ("needs a cluster", "needs a terminal", "needs a browser")
 
@@ -33,7 +33,7 @@ def test_excerpts_are_in_their_files():
             source = (REPO / note.removeprefix("from ")).read_text()
             position = 0
             # "..." stands for lines left out; the other lines are verbatim
-            for chunk in re.split(r"^\.\.\.\n", body, flags=re.M):
+            for chunk in re.split(r"^\.\.\.\n", body, flags=re.MULTILINE):
                 found = source.find(chunk, position)
                 assert found >= 0, f"not in {note} (or out of order):\n{chunk}"
                 position = found + len(chunk)

@@ -11,6 +11,7 @@ import time
 import pytest
 import torch
 from conftest import BIN, REPO, Sandbox
+
 from mnist_xp.learn import save_atomically
 
 RESUME_YAML = REPO / "tests" / "resume.yaml"  # 10 epochs, a checkpoint every 50 steps
@@ -61,7 +62,7 @@ def test_killed_job_resumes(tmp_path, uninterrupted, signum):
     status = interrupt(sandbox, signum)
     [job] = sandbox.jobs("learn")
     assert not (job / "learn.done").exists()
-    # TEMP assert status != 0, "the experiment did not report the failed job"
+    assert status != 0, "the experiment did not report the failed job"
 
     sandbox.experiment(RESUME_YAML)  # the rerun resubmits the failed job
     log = (job / "learn.err").read_text()
