@@ -1,0 +1,562 @@
+"""The experiment on a real SLURM cluster: every job goes through sbatch, is
+followed with sacct, can be killed, and survives its time limit.
+
+The cluster is the single-node one of ``tests/slurm/start-cluster.sh``
+(``.ci/run`` starts it before pytest). When no controller answers, the
+``cluster`` fixture starts it if it can (root, packages installable) and
+stops it at the end; otherwise the tests that need it are skipped, saying why.
+SLURM jobs are told apart from those of other tests by their working
+directory (sacct's WorkDir), which is their job folder in the sandbox.
+"""
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import BIN, REPO, SAMPLE_YAML, Sandbox
+
+pytestmark = pytest.mark.slurm
+
+SLURM_TEST_DIR = Path(os.environ.get("SLURM_TEST_DIR") or "/tmp/mnist-xp-slurm")
+START = REPO / "tests" / "slurm" / "start-cluster.sh"
+STOP = REPO / "tests" / "slurm" / "stop-cluster.sh"
+TIMELIMIT_YAML = REPO / "tests" / "slurm-timelimit.yaml"
+GPU_SPEC = "duration=1h & cuda(mem=4G)*1 & cpu(cores=4)"
+STEPS_PER_EPOCH = 62
+"""4,000 training images of the sample, 64 per batch"""
+
+
+# --- The cluster
+
+
+def cluster_environment() -> dict[str, str]:
+    """The variables ``env.sh`` exports (SLURM_CONF, SLURM_TEST_DIR), or
+    where start-cluster.sh would put slurm.conf if it has not run yet"""
+    variables = {"SLURM_CONF": str(SLURM_TEST_DIR / "etc" / "slurm.conf")}
+    env_sh = SLURM_TEST_DIR / "env.sh"
+    if env_sh.is_file():
+        for match in re.finditer(
+            r'^export (\w+)="(.*)"$', env_sh.read_text(), re.MULTILINE
+        ):
+            variables[match[1]] = match[2]
+    return variables
+
+
+def controller_answers(slurm_conf: str) -> tuple[bool, str]:
+    """Whether ``scontrol ping`` says the controller of ``slurm_conf`` is UP,
+    and what it said"""
+    if shutil.which("scontrol") is None:
+        return False, "scontrol is not installed"
+    if not Path(slurm_conf).is_file():  # (scontrol would retry for a minute)
+        return False, f"{slurm_conf} is not a file"
+    try:
+        process = subprocess.run(
+            ["scontrol", "ping"],
+            env={**os.environ, "SLURM_CONF": slurm_conf},
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False, "scontrol ping did not answer in 15 s"
+    answer = (process.stdout + process.stderr).strip()
+    return process.returncode == 0 and " is UP" in process.stdout, answer
+
+
+def can_start_cluster() -> str | None:
+    """Why start-cluster.sh cannot run here (None if it can)"""
+    if os.geteuid() != 0:
+        return "not root"
+    daemons = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd", "sbatch")
+    if not all(shutil.which(name) for name in daemons) and not shutil.which("apt-get"):
+        return "the SLURM packages are missing and apt-get is not there"
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """The environment of the test cluster (SLURM_CONF...), started if needed
+    and possible; skips the test otherwise"""
+    variables = cluster_environment()
+    up, answer = controller_answers(variables["SLURM_CONF"])
+    started = False
+    if not up:
+        if reason := can_start_cluster():
+            pytest.skip(
+                f"no SLURM controller answers (SLURM_CONF={variables['SLURM_CONF']}:"
+                f" {answer}) and it cannot be started here ({reason}):"
+                f" run `sudo {START.relative_to(REPO)}` first"
+            )
+        process = subprocess.run(
+            [str(START)], capture_output=True, text=True, timeout=900, check=False
+        )
+        if process.returncode != 0:
+            pytest.skip(
+                f"{START.relative_to(REPO)} failed ({process.returncode}):"
+                f" {process.stderr[-2000:]}"
+            )
+        started = True
+        variables = cluster_environment()
+        up, answer = controller_answers(variables["SLURM_CONF"])
+        assert up, f"the cluster started but scontrol ping says: {answer}"
+    yield variables
+    if started:
+        subprocess.run([str(STOP)], capture_output=True, timeout=300, check=False)
+
+
+def slurm_sandbox(root: Path, cluster: dict, launcher: str = "slurm") -> Sandbox:
+    """A sandbox whose commands see the ``cluster`` variables (SLURM_CONF...),
+    with a given MNIST_XP_LAUNCHER, and sacct polled every second"""
+    sandbox = Sandbox(root)
+    sandbox.env.update(cluster)
+    sandbox.env.update(MNIST_XP_LAUNCHER=launcher, MNIST_XP_SLURM_POLL="1")
+    return sandbox
+
+
+def sacct(env: dict) -> list[dict]:
+    """Every job (allocations, not steps) of the last day, as dictionaries"""
+    fields = ["JobID", "JobName", "State", "Partition", "WorkDir", "AllocTRES"]
+    process = subprocess.run(
+        ["sacct", "-S", "now-1day", "-X", "-n", "-P", "-o", ",".join(fields)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return [
+        dict(zip(fields, line.split("|")))
+        for line in process.stdout.splitlines()
+        if line
+    ]
+
+
+def slurm_jobs(sandbox: Sandbox, job: Path | None = None) -> list[dict]:
+    """The SLURM jobs run from the sandbox's workspace (or from one job
+    folder), oldest first"""
+    folder = str(job or sandbox.workspace)
+    return sorted(
+        (
+            record
+            for record in sacct(sandbox.env)
+            if record["WorkDir"] == folder or record["WorkDir"].startswith(f"{folder}/")
+        ),
+        key=lambda record: int(record["JobID"]),
+    )
+
+
+def wait_until_finished(env: dict, jobid: str, timeout: float = 120) -> dict:
+    """The sacct record of a job once it has ended (or when time is up)"""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = [record for record in sacct(env) if record["JobID"] == jobid]
+        unfinished = ("PENDING", "RUNNING", "COMPLETING", "REQUEUED")
+        if time.monotonic() > deadline or (
+            records and records[0]["State"] not in unfinished
+        ):
+            return records[0] if records else {"JobID": jobid, "State": "?"}
+        time.sleep(1)
+
+
+def last_job_id(env: dict) -> int:
+    return max((int(record["JobID"]) for record in sacct(env)), default=0)
+
+
+def listing(sandbox: Sandbox, experiment: str) -> list[str]:
+    """The lines of experimaestro's job listing for an experiment"""
+    return sandbox.run(
+        f"experimaestro jobs --workspace mnist-xp list --tags --experiment {experiment}"
+    ).stdout.splitlines()
+
+
+def learn_logs(job: Path) -> str:
+    """All the logs of a learning job, oldest first (experimaestro renames
+    ``learn.err`` to ``learn.<date>.err`` before each resubmission)"""
+    rotated = sorted(job.glob("learn.2*.err"))
+    return "\n".join(path.read_text() for path in [*rotated, job / "learn.err"])
+
+
+def load_launchers():
+    """launchers.py, loaded by path as experimaestro does"""
+    spec = importlib.util.spec_from_file_location(
+        "launchers_under_test", REPO / "launchers.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- 1. The sample experiment, end to end through SLURM
+
+
+@pytest.fixture(scope="module")
+def through_slurm(cluster, tmp_path_factory) -> Sandbox:
+    """A sandbox where the sample experiment ran with MNIST_XP_LAUNCHER=slurm"""
+    sandbox = slurm_sandbox(tmp_path_factory.mktemp("through-slurm"), cluster)
+    start = time.monotonic()
+    sandbox.process = sandbox.experiment(SAMPLE_YAML)
+    sandbox.seconds = time.monotonic() - start
+    return sandbox
+
+
+def test_every_job_goes_through_sbatch_and_completes(through_slurm):
+    sandbox = through_slurm
+    jobs = sandbox.jobs("learn") + sandbox.jobs("evaluate")
+    assert len(jobs) == 2
+    assert sandbox.process.stderr.count("slurm sbatch command") == 2
+    for job in jobs:
+        [record] = slurm_jobs(sandbox, job)
+        assert record["State"] == "COMPLETED", record
+        assert list(job.glob("*.done")), f"{job} did not end DONE"
+    assert len(slurm_jobs(sandbox)) == 2
+
+
+def test_results_through_slurm(through_slurm):
+    [results] = through_slurm.results()
+    assert results["n_images"] == 1000
+    assert results["accuracy"] > 0.8, results
+
+
+def test_each_job_gets_the_cores_asked_for(through_slurm):
+    # debug.yaml asks cpu(cores=1): one thread read from SLURM_CPUS_PER_TASK
+    # (PyTorch would take the node's 2 cores without it)
+    [job] = through_slurm.jobs("learn")
+    script = (job / "learn.sh").read_text()
+    assert "#SBATCH --cpus-per-task=1" in script
+    assert "#SBATCH --time=0:10:00" in script
+    assert "os.environ['OMP_NUM_THREADS'] = '1'" in (job / "learn.py").read_text()
+    assert "Computing on cpu with 1 CPU threads" in (job / "learn.err").read_text()
+    [record] = slurm_jobs(through_slurm, job)
+    assert "cpu=1" in record["AllocTRES"], record
+
+
+def test_listing_shows_done_after_slurm(through_slurm):
+    lines = [
+        line
+        for line in listing(through_slurm, "MNIST_sample")
+        if line.startswith("DONE")
+    ]
+    assert len(lines) == 2, lines
+    for line in lines:
+        assert "n_layers=1 hidden_dim=8 kernel_size=3" in line
+
+
+def test_results_table_printed_after_slurm(through_slurm):
+    out = through_slurm.process.stdout
+    assert "n_layers" in out and "accuracy" in out, out
+
+
+# --- 2. A GPU requirement becomes a GPU request
+
+
+def test_gpu_spec_becomes_sbatch_options(cluster, monkeypatch):
+    for key, value in {**cluster, "MNIST_XP_LAUNCHER": "auto"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MNIST_XP_SLURM_POLL", "1")
+    launchers = load_launchers()
+    from experimaestro.launcherfinder.parser import parse
+    from experimaestro.launchers.slurm import SlurmLauncher
+
+    launcher = launchers.find_launcher(parse(GPU_SPEC), tags=["slurm"])
+    assert isinstance(launcher, SlurmLauncher)
+    args = launcher.options.args()
+    for option in ("--gpus-per-node=1", "--cpus-per-task=4", "--time=1:00:00"):
+        assert option in args, args
+    assert not any(
+        arg.startswith(("--partition", "--account", "--qos")) for arg in args
+    )
+    assert launcher.interval == 1.0
+
+
+def test_find_launchers_with_the_cluster(cluster, tmp_path):
+    sandbox = slurm_sandbox(tmp_path, cluster, launcher="auto")
+    out = sandbox.run(
+        'experimaestro find-launchers "duration=1h & cuda(mem=4G)*1 & cpu(cores=4)"'
+    ).stdout
+    assert out.startswith("SlurmLauncher(SlurmOptions(nodes=1, time='1:00:00'"), out
+    assert "cpus_per_task='4'" in out and "gpus_per_node=1)" in out, out
+
+
+def test_gpu_request_is_allocated(cluster, tmp_path, monkeypatch):
+    """sbatch takes the options of a GPU requirement, and SLURM allocates a
+    (fake) GPU; 2 cores, as the test node has no more"""
+    for key, value in cluster.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MNIST_XP_LAUNCHER", "slurm")
+    launchers = load_launchers()
+    spec = "duration=1m & cuda(mem=4G)*1 & cpu(cores=2)"
+    args = launchers.find_launcher(spec, tags=["slurm"]).options.args()
+    env = {**os.environ, **cluster}
+    output = tmp_path / "gpu.out"
+    jobid = subprocess.run(
+        ["sbatch", "--parsable", *args, f"--output={output}", f"--chdir={tmp_path}"]
+        + ["--wrap", "echo gpus=$CUDA_VISIBLE_DEVICES cpus=$SLURM_CPUS_PER_TASK"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    record = wait_until_finished(env, jobid)
+    assert record["State"] == "COMPLETED", record
+    assert "gres/gpu=1" in record["AllocTRES"], record
+    assert "cpu=2" in record["AllocTRES"], record
+    assert output.read_text().split() == ["gpus=0", "cpus=2"]
+
+
+# --- 3. Killing a job cancels it in SLURM
+
+
+def test_kill_cancels_the_slurm_job(cluster, tmp_path):
+    sandbox = slurm_sandbox(tmp_path, cluster)
+    yaml = tmp_path / "kill.yaml"
+    # Long enough to be running when killed (a few minutes of training)
+    yaml.write_text(f"imports: [{REPO / 'tests' / 'resume.yaml'}]\nid: MNIST_kill\n")
+    log = tmp_path / "experiment.log"
+    with log.open("w") as output:
+        experiment = subprocess.Popen(
+            [str(BIN / "experimaestro"), "run-experiment", str(yaml)]
+            + ["-c", "epochs=500"],
+            cwd=REPO,
+            env=sandbox.env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            logs = [job / "learn.err" for job in sandbox.jobs("learn")]
+            if logs and logs[0].is_file() and "Training on" in logs[0].read_text():
+                break
+            assert experiment.poll() is None, log.read_text()[-3000:]
+            time.sleep(1)
+        else:
+            pytest.fail("the learning job did not start in 2 minutes")
+        [job] = sandbox.jobs("learn")
+        [record] = slurm_jobs(sandbox, job)
+        assert record["State"] == "RUNNING", record
+
+        kill = sandbox.run(
+            "experimaestro jobs --workspace mnist-xp kill --experiment MNIST_kill"
+            " --perform"
+        )
+        assert "KILLED" in kill.stdout, kill.stdout
+        experiment.wait(timeout=120)
+    finally:
+        if experiment.poll() is None:
+            experiment.kill()
+            experiment.wait()
+
+    assert experiment.returncode != 0, log.read_text()[-3000:]
+    [record] = slurm_jobs(sandbox, job)
+    assert record["State"].startswith("CANCELLED"), record
+    assert not list(job.glob("*.done"))
+    lines = listing(sandbox, "MNIST_kill")
+    assert not any(line.startswith("DONE") for line in lines), lines
+    [learn] = [line for line in lines if "mnist_xp.learn.learn/" in line]
+    assert learn.startswith("FAIL"), lines
+    # The evaluation never ran: nothing was submitted after the kill
+    assert len(slurm_jobs(sandbox)) == 1
+
+
+# --- 4. A bad requirement stops everything before sbatch
+
+
+@pytest.mark.parametrize("spec", ["gpu(mem=4)", "duration=1.5h"])
+def test_bad_spec_submits_nothing(cluster, tmp_path, spec):
+    sandbox = slurm_sandbox(tmp_path, cluster)
+    yaml = tmp_path / "bad.yaml"
+    yaml.write_text(
+        f"imports: [{SAMPLE_YAML}]\nid: MNIST_badspec\nlauncher: {spec!r}\n"
+    )
+    before = last_job_id(sandbox.env)
+    process = sandbox.experiment(yaml, check=False)
+    assert process.returncode != 0
+    assert "launcher" in process.stderr + process.stdout
+    assert "sbatch" not in process.stderr
+    assert not (sandbox.workspace / "jobs").exists(), "a job was submitted"
+    assert last_job_id(sandbox.env) == before, "sbatch was called"
+
+
+# --- 5. No cluster: a clear error, or the local launcher
+
+
+MINIMAL_CONF = """ClusterName=nocluster
+SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort={port}
+NodeName=localnode CPUs=1 State=UNKNOWN
+PartitionName=debug Nodes=localnode Default=YES
+"""
+
+
+@pytest.fixture
+def no_cluster(tmp_path) -> dict:
+    """SLURM_CONF for a controller port where nothing listens: the test
+    cluster's configuration if there is one (the cluster keeps running), else
+    a minimal one. Does not need the cluster."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    real = Path(cluster_environment()["SLURM_CONF"])
+    if real.is_file():
+        config = re.sub(
+            r"(?m)^SlurmctldPort=.*$", f"SlurmctldPort={port}", real.read_text()
+        )
+    else:
+        config = MINIMAL_CONF.format(port=port)
+    path = tmp_path / "down" / "slurm.conf"
+    path.parent.mkdir()
+    path.write_text(config)
+    return {"SLURM_CONF": str(path)}
+
+
+def test_slurm_forced_without_cluster_is_an_error(no_cluster, tmp_path):
+    sandbox = slurm_sandbox(tmp_path, no_cluster, launcher="slurm")
+    process = sandbox.experiment(SAMPLE_YAML, check=False)
+    message = process.stderr + process.stdout
+    assert process.returncode != 0
+    assert "no SLURM controller answered" in message, message[-3000:]
+    if shutil.which("scontrol"):  # else: "looking for scontrol and sbatch"
+        assert "scontrol ping" in message and no_cluster["SLURM_CONF"] in message
+    assert not (sandbox.workspace / "jobs").exists()
+
+
+def test_auto_without_cluster_runs_here(no_cluster, tmp_path):
+    sandbox = slurm_sandbox(tmp_path, no_cluster, launcher="auto")
+    process = sandbox.run("experimaestro run-experiment debug.yaml")
+    assert "No SLURM controller answered" in process.stderr
+    assert "the jobs run on this machine" in process.stderr
+    assert "sbatch" not in process.stderr
+    [results] = sandbox.results()
+    # debug.yaml: one epoch of the sample's 4,000 training images
+    assert results["accuracy"] > 0.5, results
+    for job in sandbox.jobs("learn") + sandbox.jobs("evaluate"):
+        assert not (job / f"{job.parent.name.split('.')[-1]}.sh").exists()
+
+
+def test_find_launchers_without_cluster(no_cluster, tmp_path):
+    sandbox = slurm_sandbox(tmp_path, no_cluster, launcher="auto")
+    # The sandbox is set up already: the command says so, and keeps the link
+    configure = sandbox.run("python -m mnist_xp.configure").stdout
+    assert "already linked" in configure, configure
+    out = sandbox.run(
+        'experimaestro find-launchers "duration=1h & cuda(mem=4G)*1 & cpu(cores=4)"'
+    ).stdout
+    assert out.strip() == "DirectLauncher(LocalConnector)"
+
+
+def test_unknown_launcher_choice_is_an_error(tmp_path):
+    sandbox = slurm_sandbox(tmp_path, {}, launcher="cluster")
+    process = sandbox.experiment(SAMPLE_YAML, check=False)
+    message = process.stderr + process.stdout
+    assert process.returncode != 0
+    assert "MNIST_XP_LAUNCHER='cluster' is not allowed" in message, message[-3000:]
+    assert "auto, local, slurm" in message
+    assert not (sandbox.workspace / "jobs").exists()
+
+
+# --- 6. Time limit: checkpoint, resubmission, resume
+
+
+def test_time_limit_resubmits_and_resumes(cluster, tmp_path):
+    sandbox = slurm_sandbox(tmp_path, cluster)
+    # Retries to spare, whatever the speed of the machine (default: 3)
+    settings = sandbox.home / ".config" / "experimaestro" / "settings.yaml"
+    settings.write_text(
+        settings.read_text().replace("  path:", "  max_retries: 10\n  path:", 1)
+    )
+    # Partition from the environment, as users set it: sbatch reads it
+    sandbox.env["SBATCH_PARTITION"] = "short"
+    sandbox.experiment(TIMELIMIT_YAML)
+
+    [job] = sandbox.jobs("learn")
+    records = slurm_jobs(sandbox, job)
+    assert len(records) >= 2, records
+    assert {record["Partition"] for record in records} == {"short"}, records
+    # Each submission but the last stopped itself before the limit
+    # (remaining_time() works) instead of being killed (TIMEOUT)
+    assert [record["State"] for record in records[:-1]] == ["FAILED"] * (
+        len(records) - 1
+    ), records
+    assert records[-1]["State"] == "COMPLETED", records
+
+    logs = learn_logs(job)
+    assert logs.count("Task requested graceful timeout") == len(records) - 1
+    resumed = [
+        int(step)
+        for step in re.findall(r"Resuming from the checkpoint at step (\d+)", logs)
+    ]
+    assert len(resumed) == len(records) - 1 and resumed[0] > 0, resumed
+    assert resumed == sorted(resumed)
+
+    epochs = int(re.search(r"(?m)^epochs: (\d+)", TIMELIMIT_YAML.read_text())[1])
+    summary = json.loads((job / "learn.json").read_text())
+    assert summary["steps"] == epochs * STEPS_PER_EPOCH
+    assert list(job.glob("learn.done"))
+    lines = listing(sandbox, "MNIST_timelimit")
+    assert sum(line.startswith("DONE") for line in lines) == 2, lines
+    [results] = sandbox.results()
+    assert results["accuracy"] > 0.8, results
+
+
+# --- Without the cluster: what the environment variables do
+
+
+def test_poll_interval(monkeypatch):
+    launchers = load_launchers()
+    monkeypatch.delenv("MNIST_XP_SLURM_POLL", raising=False)
+    assert launchers.poll_interval() == 60
+    monkeypatch.setenv("MNIST_XP_SLURM_POLL", "2.5")
+    assert launchers.poll_interval() == 2.5
+    for value in ("0", "-1", "soon", "nan"):
+        monkeypatch.setenv("MNIST_XP_SLURM_POLL", value)
+        with pytest.raises(launchers.LauncherError, match="MNIST_XP_SLURM_POLL"):
+            launchers.poll_interval()
+
+
+def test_local_choice_never_asks_slurm(monkeypatch):
+    launchers = load_launchers()
+    monkeypatch.setenv("MNIST_XP_LAUNCHER", "local")
+    monkeypatch.setattr(launchers, "probe_slurm", lambda: pytest.fail("probed"))
+    from experimaestro.launchers.direct import DirectLauncher
+
+    assert isinstance(launchers.find_launcher("cpu(cores=1)"), DirectLauncher)
+    monkeypatch.setenv("MNIST_XP_LAUNCHER", "auto")
+    launcher = launchers.find_launcher("cpu(cores=1)", tags=["local"])
+    assert isinstance(launcher, DirectLauncher)
+
+
+def test_requirement_to_sbatch_options():
+    launchers = load_launchers()
+    from experimaestro.launcherfinder.parser import parse
+
+    def args(spec):
+        requirement = parse(spec).requirements[0]
+        return launchers.slurm_options(requirement).args()
+
+    assert args("duration=90m & cpu(mem=2G)") == [
+        "--nodes=1",
+        "--time=1:30:00",
+        "--mem=1908M",
+        "--cpus-per-task=1",
+    ]
+    assert args("duration=2d & gpu(mem=8G)*2 & cpu(cores=8)") == [
+        "--nodes=1",
+        "--time=48:00:00",
+        "--cpus-per-task=8",
+        "--gpus-per-node=2",
+    ]
+    # No duration: the partition's default time limit
+    assert args("cuda(mem=4G)") == [
+        "--nodes=1",
+        "--cpus-per-task=1",
+        "--gpus-per-node=1",
+    ]
