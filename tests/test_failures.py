@@ -37,14 +37,14 @@ def test_only_the_failing_point_fails(failed):
     states = job_states(failed)
     assert states["learn hidden_dim=8"] == "DONE"
     assert states["evaluate hidden_dim=8"] == "DONE"
-    assert states["learn hidden_dim=1000000000"] == "FAIL"
-    assert states["evaluate hidden_dim=1000000000"] != "DONE"
+    assert states["learn hidden_dim=100000000000000000"] == "FAIL"
+    assert states["evaluate hidden_dim=100000000000000000"] != "DONE"
     assert len(failed.results()) == 1  # the failed point was not evaluated
     output = failed.first_run.stdout + failed.first_run.stderr
     assert "can't allocate memory" in "".join(
         (job / "learn.err").read_text() for job in failed.jobs("learn")
     )
-    assert "1000000000" in output and "failed" in output.lower()
+    assert "10000000000000" in output and "failed" in output.lower()
 
 
 def test_rerun_resubmits_only_the_failed_point(failed):
