@@ -19,13 +19,16 @@ LONG_YAML = REPO / "tests" / "long.yaml"
 LIST = "experimaestro jobs --workspace mnist-xp list --tags --experiment MNIST_train"
 EXPERIMENTS = "experimaestro experiments --workspace mnist-xp list"
 LOG = "experimaestro jobs --workspace mnist-xp log {job}"
+LOG_STEPS = (
+    'experimaestro jobs --workspace mnist-xp log {job} | grep -o "step [0-9]*: .*"'
+)
 PATH = "experimaestro jobs --workspace mnist-xp path {job}"
 KILL = "experimaestro jobs --workspace mnist-xp kill --experiment MNIST_train"
-CLEAN = (
-    "experimaestro jobs --workspace mnist-xp clean --experiment MNIST_train"
-    """ --filter '@state = "error"'"""
+KILL_PERFORM = (
+    "experimaestro jobs --workspace mnist-xp kill --experiment MNIST_train --perform"
 )
-LOG_STEPS = LOG + ' | grep -o "step [0-9]*: .*"'
+CLEAN = """experimaestro jobs --workspace mnist-xp clean --experiment MNIST_train --filter '@state = "error"'"""
+CLEAN_PERFORM = """experimaestro jobs --workspace mnist-xp clean --experiment MNIST_train --filter '@state = "error"' --perform"""
 ANALYZE = "python -m mnist_xp.analyze"
 FIGURES = (
     "python -m mnist_xp.analyze --experiment MNIST_train"
@@ -208,7 +211,7 @@ def test_kill_then_clean_a_running_job(tmp_path):
         dry = sandbox.run(KILL).stdout
         assert f"KILLING {learn} (dry run)" in dry
         assert experiment.poll() is None
-        killed = sandbox.run(f"{KILL} --perform").stdout
+        killed = sandbox.run(KILL_PERFORM).stdout
         assert f"KILLED  {learn}" in killed
 
         out, err = experiment.communicate(timeout=300)
@@ -226,6 +229,6 @@ def test_kill_then_clean_a_running_job(tmp_path):
     assert folder.is_dir()
     dry = sandbox.run(CLEAN).stdout
     assert "Would clean (dry run)" in dry and folder.is_dir()
-    cleaned = sandbox.run(f"{CLEAN} --perform").stdout
+    cleaned = sandbox.run(CLEAN_PERFORM).stdout
     assert f"FAIL    {learn}\n  Cleaned" in cleaned
     assert not folder.exists()
