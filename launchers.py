@@ -133,6 +133,26 @@ def gpu_count() -> int:
         return 0
 
 
+def set_job_environment(launcher: Launcher, cores: int):
+    """Environment variables of the jobs, read before they import anything
+
+    - The OpenMP and MKL thread pools (PyTorch computes with them) get one
+      thread per core of the job: more threads than cores make jobs side by
+      side several times slower.
+    - glibc's memory allocator keeps the memory freed by one batch for the
+      next (up to 32 MiB blocks from its heap, never given back while under
+      1 GiB): by default it returns the feature maps' memory to the system
+      after every batch, and takes it back zeroed, a quarter to a third of
+      the training time of a small CNN on a CPU.
+    """
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        launcher.setenv(variable, str(cores))
+    launcher.setenv(
+        "GLIBC_TUNABLES",
+        f"glibc.malloc.mmap_threshold={32 << 20}:glibc.malloc.trim_threshold={1 << 30}",
+    )
+
+
 def local_launcher(requirement: HostSimpleRequirement) -> Launcher:
     """Runs the job on this machine, as many at once as the cores allow
 
@@ -150,8 +170,7 @@ def local_launcher(requirement: HostSimpleRequirement) -> Launcher:
 
     launcher = DirectLauncher(connector)
     launcher.setenv("MNIST_XP_CORES", str(cores))
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        launcher.setenv(variable, str(cores))
+    set_job_environment(launcher, cores)
     launcher.addListener(lambda job: job.dependencies.add(token.dependency(cores)))
 
     if requirement.accelerators and gpu_count() == 0:
@@ -312,10 +331,8 @@ def slurm_launcher(
     launcher = MnistSlurmLauncher(
         options=options, interval=poll_interval(), binpath=binpath
     )
-    # As for local jobs: thread pools sized to the cores, before any import
     # (SLURM does not confine a job to its cores on every cluster)
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        launcher.setenv(variable, options.cpus_per_task)
+    set_job_environment(launcher, int(options.cpus_per_task))
     return launcher
 
 

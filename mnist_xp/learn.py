@@ -5,6 +5,7 @@ batch: MNIST fits in 47 MB, and skipping the per-image PIL conversion of the
 usual ``DataLoader`` pipeline makes training about twice as fast on a CPU.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -35,9 +36,12 @@ logger = logging.getLogger(__name__)
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 """Mean and standard deviation of MNIST pixels in [0, 1], over the training set"""
 
-EVALUATION_BATCH_SIZE = 1000
-"""Images per forward pass when measuring loss and accuracy (no gradients,
-so large batches are cheap)"""
+EVALUATION_BATCH_SIZE = 256
+"""Images per forward pass when measuring loss and accuracy. Larger batches
+are slower on a CPU: the feature maps of 256 images (32 channels, 28×28
+floats: 25 MB) stay in the memory the allocator keeps (32 MB at most, see
+:func:`configure_torch`); those of 1,000 images (100 MB) are mapped afresh
+for every batch, and measuring takes 2 to 3 times as long"""
 
 
 class CNN(Config, nn.Module):
@@ -112,17 +116,28 @@ def configure_torch(seed: int) -> torch.device:
     and returns the device to compute on (CUDA when the job got a GPU)"""
     torch.manual_seed(seed)
     # Same results for the same seed: deterministic kernels where they exist
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    # (a warning names the operators that have none). This is what
+    # torch.use_deterministic_algorithms(True, warn_only=True) does, without
+    # the import of torch.compile's machinery that it makes (2 to 3 s a job)
+    torch.set_deterministic_debug_mode("warn")
+    # Deterministic kernels come with a debugging aid, filling every new
+    # tensor with NaN, that changes no result and takes 10 to 20% of the time
+    # on a CPU: off
+    torch.utils.deterministic.fill_uninitialized_memory = False
     cores = os.environ.get("SLURM_CPUS_PER_TASK") or os.environ.get("MNIST_XP_CORES")
     if cores:
         torch.set_num_threads(int(cores))
+        # Inter-op threads run independent operators side by side, which a
+        # sequential CNN never has: one is enough (it can be set only once)
+        with contextlib.suppress(RuntimeError):
+            torch.set_num_interop_threads(1)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     logger.info("Computing on %s with %d CPU threads", device, torch.get_num_threads())
     return device
 
 
 def load_images(data: LabelledImages, device: torch.device):
-    """Reads all the images at once
+    """Reads all the images at once, with torchvision
 
     :return: images (N, 28, 28) as uint8 and labels (N,) as int64, on ``device``
     """
@@ -132,8 +147,19 @@ def load_images(data: LabelledImages, device: torch.device):
 
 def normalise(images: torch.Tensor) -> torch.Tensor:
     """Maps uint8 images (B, 28, 28) to float (B, 1, 28, 28), centred and scaled
-    with the MNIST mean and standard deviation"""
-    return ((images.float() / 255.0 - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
+    with the MNIST mean and standard deviation
+
+    On a CPU the result is laid out channels last (a view of the same
+    memory, as one channel allows): the convolutions then give channels-last
+    feature maps, which ReLU and max-pooling go through several times faster
+    (training 1.2 to 1.5 times faster, measuring 2.3 times)."""
+    # ((x / 255 - mean) / std) done in place on a float copy: the same values,
+    # without three temporary tensors
+    scaled = images.to(torch.float32, copy=True).div_(255.0)
+    scaled = scaled.sub_(MNIST_MEAN).div_(MNIST_STD)
+    if scaled.device.type == "cpu":
+        return scaled.unsqueeze(-1).permute(0, 3, 1, 2)
+    return scaled.unsqueeze(1)
 
 
 @torch.inference_mode()
@@ -144,17 +170,20 @@ def measure(model: CNN, images: torch.Tensor, labels: torch.Tensor) -> dict:
     """
     was_training = model.training
     model.eval()
-    total_loss, correct = 0.0, 0
+    # Summed on the device (in float64, as Python floats would be), read once
+    # at the end: a GPU is not made to wait for the CPU after every batch
+    total_loss = torch.zeros((), dtype=torch.float64, device=images.device)
+    correct = torch.zeros((), dtype=torch.int64, device=images.device)
     for start in range(0, len(images), EVALUATION_BATCH_SIZE):
         logits = model(normalise(images[start : start + EVALUATION_BATCH_SIZE]))
         batch_labels = labels[start : start + EVALUATION_BATCH_SIZE]
         # Sum, then divide by the number of images: the last batch is smaller
-        total_loss += F.cross_entropy(logits, batch_labels, reduction="sum").item()
-        correct += (logits.argmax(1) == batch_labels).sum().item()
+        total_loss += F.cross_entropy(logits, batch_labels, reduction="sum").double()
+        correct += (logits.argmax(1) == batch_labels).sum()
     model.train(was_training)
     return {
-        "loss": total_loss / len(images),
-        "accuracy": correct / len(images),
+        "loss": total_loss.item() / len(images),
+        "accuracy": correct.item() / len(images),
         "n_images": len(images),
     }
 
