@@ -59,7 +59,8 @@ it again (up to ``max_retries`` times, a workspace setting); it resumes from
 its checkpoint. A job that SLURM kills at the limit (TIMEOUT) is not
 submitted again by experimaestro 2.7: running the experiment again resumes
 it. :class:`MnistSlurmLauncher` works around an experimaestro bug that broke
-resubmissions.
+resubmissions, and exports the jobs' environment variables before they
+start (experimaestro sets them from within Python only).
 
 Installing
 ----------
@@ -87,6 +88,7 @@ Checking what a requirement resolves to, without submitting anything::
 import logging
 import math
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -299,26 +301,37 @@ def slurm_options(requirement: HostSimpleRequirement) -> SlurmOptions:
     return options
 
 
-class ResubmittableScriptBuilder(SlurmScriptBuilder):
-    """experimaestro's job script writer, fixed for resubmissions
+class MnistSlurmScriptBuilder(SlurmScriptBuilder):
+    """experimaestro's job script writer, with two fixes
 
-    experimaestro 2.7 caches ``job.python_path`` as an iterator, which is
-    empty after the first script is written: the script written again when a
-    job is resubmitted (after a time limit) lacks the folder of ``mnist_xp``,
-    and the job fails with ``No module named 'mnist_xp'``. Dropping the cached
-    value makes experimaestro compute it again.
+    - The job's environment variables are exported by the shell script that
+      sbatch runs too: experimaestro sets them only in the Python script,
+      once Python has started, too late for ``GLIBC_TUNABLES``, which glibc
+      reads when the process starts.
+    - experimaestro 2.7 caches ``job.python_path`` as an iterator, which is
+      empty after the first script is written: the script written again
+      when a job is resubmitted (after a time limit) lacks the folder of
+      ``mnist_xp``, and the job fails with ``No module named 'mnist_xp'``.
+      Dropping the cached value makes experimaestro compute it again.
     """
 
     def write(self, job):
         job.__dict__.pop("python_path", None)
-        return super().write(job)
+        script = super().write(job)
+        exports = "".join(
+            f"export {name}={shlex.quote(value)}\n"
+            for name, value in job.environ.items()
+        )
+        text = script.read_text()
+        script.write_text(text.replace("\nsrun ", f"\n{exports}srun ", 1))
+        return script
 
 
 class MnistSlurmLauncher(SlurmLauncher):
-    """experimaestro's SLURM launcher, with :class:`ResubmittableScriptBuilder`"""
+    """experimaestro's SLURM launcher, with :class:`MnistSlurmScriptBuilder`"""
 
     def scriptbuilder(self):
-        return ResubmittableScriptBuilder(self)
+        return MnistSlurmScriptBuilder(self)
 
 
 def slurm_launcher(

@@ -114,6 +114,111 @@ def read_json(path: Path | None) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def existing_run(
+    provider, workspace: Path, experiment_id: str, run_id: str | None
+) -> str:
+    """The run to read: ``run_id``, or the current run when it is None
+
+    :raises FileNotFoundError: if the workspace, the experiment or the run
+        does not exist (the message lists what does)
+    """
+    experiments = workspace / "experiments"
+    if not experiments.is_dir():
+        raise FileNotFoundError(f"{workspace} holds no experiment: not a workspace")
+    if run_id is None:
+        run_id = provider.get_current_run(experiment_id)
+    if run_id and (experiments / experiment_id / run_id).is_dir():
+        return run_id
+    known = sorted(p.name for p in experiments.iterdir() if p.is_dir())
+    if experiment_id not in known:
+        raise FileNotFoundError(
+            f"No experiment {experiment_id} in {workspace}"
+            f" (experiments: {', '.join(known) or 'none'})"
+        )
+    runs = sorted(
+        p.name
+        for p in (experiments / experiment_id).iterdir()
+        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+    )
+    raise FileNotFoundError(
+        f"No run {run_id} of {experiment_id} in {workspace}"
+        f" (runs: {', '.join(runs) or 'none'})"
+    )
+
+
+def grid_points(provider, experiment_id: str, run_id: str) -> tuple[list, list]:
+    """The jobs of a run grouped into grid points by their tags
+
+    :return: the points, each ``{"tags": {name: value}, "learn": (job,
+        configuration), "evaluate": (job, configuration)}`` (a task without a
+        job in the run is missing), and the tag names in the order the
+        experiment set them
+    :raises ValueError: if two Learn (or two Evaluate) jobs have the same tags
+    """
+    # Imported here: torch takes seconds to load, a wrong id should not wait
+    from .learn import Evaluate, Learn
+
+    configs = provider.load_xp_info(experiment_id, run_id).jobs
+    tags_map = provider.get_tags_map(experiment_id, run_id)
+    points: dict[tuple, dict] = {}
+    tag_names: list[str] = []
+    kinds = {
+        str(Learn.__xpmtype__.identifier): "learn",
+        str(Evaluate.__xpmtype__.identifier): "evaluate",
+    }
+    for job in provider.get_jobs(experiment_id, run_id):
+        kind = kinds.get(job.task_id)
+        if kind is None:
+            continue  # not a task of this experiment
+        # None while the experiment has not written it yet (just submitted)
+        config = configs.get(job.identifier)
+        tags = dict(tags_map.get(job.identifier, {}))
+        tag_names += [name for name in tags if name not in tag_names]
+        point = points.setdefault(tuple(tags.items()), {"tags": tags})
+        if kind in point:
+            raise ValueError(
+                f"Two {kind} jobs of {experiment_id}/{run_id} have the tags"
+                f" {point_label(tags) or '(none)'}: {point[kind][0].path} and"
+                f" {job.path}. Tag the parameters that differ between them"
+            )
+        point[kind] = (job, config)
+    return list(points.values()), tag_names
+
+
+def point_row(point: dict, tag_names: list[str]) -> dict:
+    """The row of a grid point (see :func:`experiment_table` for the columns):
+    metrics are read from the files of its jobs that are DONE, else NaN"""
+    learn, learn_config = point.get("learn", (None, None))
+    evaluate, evaluate_config = point.get("evaluate", (None, None))
+    row = {name: point["tags"].get(name) for name in tag_names}
+    row["learn_state"] = state_name(learn)
+    row["evaluate_state"] = state_name(evaluate)
+    if row["learn_state"].startswith("FAIL") and row["evaluate_state"] == (
+        "UNSCHEDULED"
+    ):
+        # What experimaestro says while the run goes on; once it is over,
+        # it records an Evaluate that could not start as unscheduled
+        row["evaluate_state"] = "FAIL (dependency)"
+    summary = (
+        read_json(learn_config.summary_path)
+        if learn_config is not None and row["learn_state"] == "DONE"
+        else {}
+    )
+    results = (
+        read_json(evaluate_config.results_path)
+        if evaluate_config is not None and row["evaluate_state"] == "DONE"
+        else {}
+    )
+    row["test_accuracy"] = results.get("accuracy", math.nan)
+    row["test_loss"] = results.get("loss", math.nan)
+    row["validation_accuracy"] = summary.get("validation_accuracy", math.nan)
+    row["validation_loss"] = summary.get("validation_loss", math.nan)
+    row["train_seconds"] = summary.get("train_seconds", math.nan)
+    row["learn_folder"] = str(learn.path) if learn is not None else ""
+    row["evaluate_folder"] = str(evaluate.path) if evaluate is not None else ""
+    return row
+
+
 def experiment_table(
     workspace: Path, experiment_id: str, run_id: str | None = None
 ) -> pd.DataFrame:
@@ -152,96 +257,18 @@ def experiment_table(
         the same tags, so that the grid points cannot be told apart
     """
     workspace = Path(workspace).expanduser().resolve()
-    experiments = workspace / "experiments"
-    if not experiments.is_dir():
-        raise FileNotFoundError(f"{workspace} holds no experiment: not a workspace")
     # As `experimaestro jobs list` does: made once per process, the provider
     # first recovers from crashes (e.g. marks as failed a killed job, which
     # could not say so itself)
     provider = WorkspaceStateProvider.get_instance(workspace)
     provider.invalidate_caches()  # read the run as it is now, even if read before
-    if run_id is None:
-        run_id = provider.get_current_run(experiment_id)
-    run_folder = experiments / experiment_id / (run_id or "")
-    if not run_id or not run_folder.is_dir():
-        known = sorted(p.name for p in experiments.iterdir() if p.is_dir())
-        if experiment_id not in known:
-            raise FileNotFoundError(
-                f"No experiment {experiment_id} in {workspace}"
-                f" (experiments: {', '.join(known) or 'none'})"
-            )
-        runs = sorted(
-            p.name
-            for p in (experiments / experiment_id).iterdir()
-            if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
-        )
-        raise FileNotFoundError(
-            f"No run {run_id} of {experiment_id} in {workspace}"
-            f" (runs: {', '.join(runs) or 'none'})"
-        )
-
-    # Imported here: torch takes seconds to load, a wrong id should not wait
-    from .learn import Evaluate, Learn
-
-    configs = provider.load_xp_info(experiment_id, run_id).jobs
-    tags_map = provider.get_tags_map(experiment_id, run_id)
-    jobs = provider.get_jobs(experiment_id, run_id)
-
-    # Group the jobs into grid points by their tags
-    points: dict[tuple, dict] = {}
-    tag_names: list[str] = []
-    kinds = {
-        str(Learn.__xpmtype__.identifier): "learn",
-        str(Evaluate.__xpmtype__.identifier): "evaluate",
-    }
-    for job in jobs:
-        kind = kinds.get(job.task_id)
-        if kind is None:
-            continue  # not a task of this experiment
-        # None while the experiment has not written it yet (just submitted)
-        config = configs.get(job.identifier)
-        tags = dict(tags_map.get(job.identifier, {}))
-        tag_names += [name for name in tags if name not in tag_names]
-        point = points.setdefault(tuple(tags.items()), {"tags": tags})
-        if kind in point:
-            raise ValueError(
-                f"Two {kind} jobs of {experiment_id}/{run_id} have the tags"
-                f" {point_label(tags) or '(none)'}: {point[kind][0].path} and"
-                f" {job.path}. Tag the parameters that differ between them"
-            )
-        point[kind] = (job, config)
+    run_id = existing_run(provider, workspace, experiment_id, run_id)
+    points, tag_names = grid_points(provider, experiment_id, run_id)
 
     rows, tensorboard = [], {}
-    for point in points.values():
-        learn, learn_config = point.get("learn", (None, None))
-        evaluate, evaluate_config = point.get("evaluate", (None, None))
-        row = {name: point["tags"].get(name) for name in tag_names}
-        row["learn_state"] = state_name(learn)
-        row["evaluate_state"] = state_name(evaluate)
-        if row["learn_state"].startswith("FAIL") and row["evaluate_state"] == (
-            "UNSCHEDULED"
-        ):
-            # What experimaestro says while the run goes on; once it is over,
-            # it records an Evaluate that could not start as unscheduled
-            row["evaluate_state"] = "FAIL (dependency)"
-        summary = (
-            read_json(learn_config.summary_path)
-            if learn_config is not None and row["learn_state"] == "DONE"
-            else {}
-        )
-        results = (
-            read_json(evaluate_config.results_path)
-            if evaluate_config is not None and row["evaluate_state"] == "DONE"
-            else {}
-        )
-        row["test_accuracy"] = results.get("accuracy", math.nan)
-        row["test_loss"] = results.get("loss", math.nan)
-        row["validation_accuracy"] = summary.get("validation_accuracy", math.nan)
-        row["validation_loss"] = summary.get("validation_loss", math.nan)
-        row["train_seconds"] = summary.get("train_seconds", math.nan)
-        row["learn_folder"] = str(learn.path) if learn is not None else ""
-        row["evaluate_folder"] = str(evaluate.path) if evaluate is not None else ""
-        rows.append(row)
+    for point in points:
+        rows.append(point_row(point, tag_names))
+        _, learn_config = point.get("learn", (None, None))
         if learn_config is not None:
             tensorboard[point_label(point["tags"])] = Path(
                 learn_config.tensorboard_path
@@ -583,11 +610,13 @@ def analyze(
     run_id: str | None = None,
     output: Path | None = None,
     tensorboard: bool = True,
+    figures: bool = True,
 ) -> pd.DataFrame:
     """Prints the table of a run (:func:`experiment_table`,
     :func:`print_table`) and writes the CSV, the Markdown, the two figures
-    and (unless ``tensorboard`` is False) the TensorBoard links into
-    ``output`` (default: :func:`default_output`), then prints their paths
+    (unless ``figures`` is False: matplotlib takes 2 to 3 s) and the
+    TensorBoard links (unless ``tensorboard`` is False) into ``output``
+    (default: :func:`default_output`), then prints their paths
 
     :return: the table
     :raises FileNotFoundError, ValueError: see :func:`experiment_table`
@@ -596,8 +625,9 @@ def analyze(
     print_table(table)
     output = Path(output) if output is not None else default_output(table)
     written = write_table(table, output)
-    written.append(plot_test_accuracy(table, output / "test_accuracy.png"))
-    written.append(plot_curves(table, output / "curves.png"))
+    if figures:
+        written.append(plot_test_accuracy(table, output / "test_accuracy.png"))
+        written.append(plot_curves(table, output / "curves.png"))
     lines = [f"Written: {', '.join(str(path) for path in written)}"]
     if tensorboard:
         links = link_tensorboard(table, output / TENSORBOARD_FOLDER)

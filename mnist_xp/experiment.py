@@ -26,7 +26,7 @@ from experimaestro.scheduler.experiment import FailedExperiment
 
 from .analyze import analyze, failed_points
 from .data import DatasetError, MNISTDataset
-from .learn import CNN, Evaluate, Learn
+from .learn import CNN, Evaluate, Learn, exit_quickly
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,10 @@ class Configuration(ConfigurationBase):
 
     launcher: str = "duration=1h & cpu(cores=1)"
     """Resources a job needs, e.g. ``duration=1h & cuda(mem=4G)*1 & cpu(cores=4)``"""
+
+    figures: bool = True
+    """Draw the figures of the results at the end (2 to 3 s for matplotlib);
+    ``python -m mnist_xp.analyze`` draws them at any time"""
 
 
 def check_configuration(cfg: Configuration, keys: set[str] | None):
@@ -216,7 +220,14 @@ def run(helper: ExperimentHelper, cfg: Configuration):
         return  # dry runs have no job results to show
     # The table of `python -m mnist_xp.analyze`, and its files in xp.resultspath
     xp = helper.xp
-    table = analyze(xp.workspace.path, xp.name, xp.run_id, output=xp.resultspath)
+    table = analyze(
+        xp.workspace.path,
+        xp.name,
+        xp.run_id,
+        output=xp.resultspath,
+        figures=cfg.figures,
+    )
+    exit_quickly()
     if failed := failed_points(table):
         raise FailedExperiment(
             f"{len(failed)} of {len(table)} grid points failed:\n" + "\n".join(failed)

@@ -6,6 +6,7 @@ usual ``DataLoader`` pipeline makes training about twice as fast on a CPU.
 """
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -49,9 +50,9 @@ class CNN(Config, nn.Module):
     classes
 
     Each of the ``n_layers`` blocks is a convolution (``hidden_dim`` channels,
-    ``kernel_size``×``kernel_size``, padded so the size is kept), a ReLU and a
-    2×2 max-pooling that halves the image side: 28 → 14 → 7 → 3 → 1. A linear
-    layer maps the last feature map to the 10 class scores (logits).
+    ``kernel_size``×``kernel_size``, padded so the size is kept), a 2×2
+    max-pooling that halves the image side (28 → 14 → 7 → 3 → 1) and a ReLU.
+    A linear layer maps the last feature map to the 10 class scores (logits).
     """
 
     n_layers: Param[int] = field(default=2)
@@ -76,8 +77,12 @@ class CNN(Config, nn.Module):
                     self.kernel_size,
                     padding=self.kernel_size // 2,
                 ),
-                nn.ReLU(),
+                # Pooling before the ReLU gives the same values and gradients
+                # as after it (the ReLU keeps the order of values, so the
+                # maximum of four ReLUs is the ReLU of their maximum), with
+                # the ReLU on a map 4 times smaller: 1.3 to 1.6 times faster
                 nn.MaxPool2d(2),
+                nn.ReLU(),
             ]
             channels, side = self.hidden_dim, side // 2
         self.features = nn.Sequential(*blocks)
@@ -116,10 +121,8 @@ def configure_torch(seed: int) -> torch.device:
     and returns the device to compute on (CUDA when the job got a GPU)"""
     torch.manual_seed(seed)
     # Same results for the same seed: deterministic kernels where they exist
-    # (a warning names the operators that have none). This is what
-    # torch.use_deterministic_algorithms(True, warn_only=True) does, without
-    # the import of torch.compile's machinery that it makes (2 to 3 s a job)
-    torch.set_deterministic_debug_mode("warn")
+    # (a warning names the operators that have none)
+    torch.use_deterministic_algorithms(True, warn_only=True)
     # Deterministic kernels come with a debugging aid, filling every new
     # tensor with NaN, that changes no result and takes 10 to 20% of the time
     # on a CPU: off
@@ -186,6 +189,19 @@ def measure(model: CNN, images: torch.Tensor, labels: torch.Tensor) -> dict:
         "accuracy": correct.item() / len(images),
         "n_images": len(images),
     }
+
+
+def exit_quickly():
+    """Lets this Python process exit a second sooner, once its work is done
+
+    When Python exits, its garbage collector goes through every object left,
+    some 300,000 from the modules of PyTorch alone: 1 to 1.5 s during which
+    the jobs waiting for this one (Evaluate for Learn) cannot start, or the
+    experiment's command does not return. ``gc.freeze()`` sets the objects
+    alive now aside from it; the system frees the memory of the process all
+    at once anyway.
+    """
+    gc.freeze()
 
 
 def save_atomically(content, path: Path):
@@ -305,6 +321,7 @@ class Learn(ResumableTask):
 
         torch.save(model.state_dict(), self.parameters_path)
         self.summary_path.write_text(json.dumps(self.summary(state), indent=2))
+        exit_quickly()
 
     def train_step(self, model, optimizer, train, state, steps_per_epoch):
         """One optimisation step on the next batch of the current epoch"""
@@ -409,3 +426,4 @@ class Evaluate(Task):
         results = measure(self.model.to(device), images, labels)
         logger.info("Test results: %s", results)
         self.results_path.write_text(json.dumps(results, indent=2))
+        exit_quickly()

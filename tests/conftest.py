@@ -2,10 +2,12 @@
 command runs, and the MNIST files to use (the real ones when ``../shared`` has
 them, else the small sample shipped in ``tests/data``)."""
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,8 @@ class Sandbox:
     def __init__(self, root: Path, mnist: Path = SAMPLE):
         self.home = root / "home"
         self.workspace = root / "workspace"
+        self.experiment_log = root / "experiment.log"
+        """Output of the experiment started by :meth:`background_experiment`"""
         self.home.mkdir(parents=True, exist_ok=True)
         self.env = {
             key: value
@@ -90,6 +94,26 @@ class Sandbox:
             check=check,
         )
 
+    @contextlib.contextmanager
+    def background_experiment(self, yaml: Path | str):
+        """Starts ``experimaestro run-experiment YAML`` without waiting for it,
+        and yields its process (killed on leaving the block if still running);
+        its output and errors go to :attr:`experiment_log`"""
+        with self.experiment_log.open("w") as log:
+            process = subprocess.Popen(
+                [str(BIN / "experimaestro"), "run-experiment", str(yaml)],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+
     def jobs(self, task: str) -> list[Path]:
         """Job folders of a task (``learn`` or ``evaluate``)"""
         return sorted((self.workspace / "jobs" / f"mnist_xp.learn.{task}").glob("*"))
@@ -99,6 +123,23 @@ class Sandbox:
         of an Evaluate that never ran, its Learn having failed, has none)"""
         paths = (job / "results.json" for job in self.jobs("evaluate"))
         return [json.loads(path.read_text()) for path in paths if path.exists()]
+
+
+def wait_for(predicate, what: str, process=None, timeout: float = 300):
+    """Calls ``predicate`` every 0.2 s until it returns something true, and
+    returns that
+
+    :param process: the experiment (a ``Popen``): fails if it ends first
+    :raises AssertionError: after ``timeout`` seconds, or when ``process`` ends
+    """
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the experiment ended before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout} s for {what}")
+        time.sleep(0.2)
+    return result
 
 
 @pytest.fixture

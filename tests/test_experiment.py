@@ -43,6 +43,13 @@ def test_results_table_printed(done):
     assert "n_layers" in out and "accuracy" in out
 
 
+def test_table_files_without_figures(done):
+    # debug.yaml (which the sample imports) says figures: false
+    results = done.workspace / "experiments" / "MNIST_sample" / "current" / "results"
+    assert (results / "results.csv").is_file() and (results / "results.md").is_file()
+    assert not list(results.glob("*.png"))
+
+
 def test_second_run_executes_nothing(done):
     before = {
         job: job.joinpath(f"{job.parent.name.split('.')[-1]}.err").stat().st_mtime_ns

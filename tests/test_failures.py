@@ -1,11 +1,8 @@
 """A failing grid point stays local; two runs of one experiment never run a
 job twice."""
 
-import subprocess
-import time
-
 import pytest
-from conftest import BIN, REPO, SAMPLE_YAML, Sandbox
+from conftest import REPO, SAMPLE_YAML, Sandbox, wait_for
 
 FAILING_YAML = REPO / "tests" / "failing.yaml"
 
@@ -57,25 +54,12 @@ def test_rerun_resubmits_only_the_failed_point(failed):
 
 
 def test_second_run_waits_for_the_first(sandbox):
-    first = subprocess.Popen(
-        [BIN / "experimaestro", "run-experiment", SAMPLE_YAML],
-        cwd=REPO,
-        env=sandbox.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        lock = sandbox.workspace / "experiments" / "MNIST_sample" / "lock"
-        deadline = time.monotonic() + 120
-        while not list(sandbox.workspace.glob("jobs/*.learn/*/learn.pid")):
-            assert time.monotonic() < deadline and first.poll() is None
-            time.sleep(0.2)
-        assert lock.exists()
+    with sandbox.background_experiment(SAMPLE_YAML) as first:
+        pid_files = "jobs/*.learn/*/learn.pid"
+        wait_for(lambda: list(sandbox.workspace.glob(pid_files)), "a Learn job", first)
+        assert (sandbox.workspace / "experiments" / "MNIST_sample" / "lock").exists()
         second = sandbox.experiment(SAMPLE_YAML)
         assert first.wait(timeout=300) == 0
-    finally:
-        first.kill()
     assert "waiting for lock to be released" in second.stderr
     # The second run found the jobs done: each ran once
     assert second.stderr.count("Process started") == 0

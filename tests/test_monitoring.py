@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import BIN, REPO, Sandbox
+from conftest import REPO, Sandbox, wait_for
 
 LONG_YAML = REPO / "tests" / "long.yaml"
 
@@ -171,36 +171,16 @@ def test_tensorboard_shows_one_run_per_grid_point(trained):
         server.wait(timeout=30)
 
 
-def wait_for(predicate, timeout: float, what: str):
-    """Calls ``predicate`` every second until it returns something true"""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := predicate():
-            return result
-        time.sleep(1)
-    raise AssertionError(f"waited {timeout} s for {what}")
-
-
 def test_kill_then_clean_a_running_job(tmp_path):
     sandbox = default_sandbox(tmp_path)
-    experiment = subprocess.Popen(
-        [str(BIN / "experimaestro"), "run-experiment", str(LONG_YAML)],
-        cwd=REPO,
-        env=sandbox.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with sandbox.background_experiment(LONG_YAML) as experiment:
 
         def running():
-            if experiment.poll() is not None:
-                pytest.fail(f"the experiment ended: {experiment.stderr.read()}")
             # (fails until the experiment has made its workspace)
             jobs = listed_jobs(sandbox.run(LIST, check=False).stdout)
             return [job for state, job, _ in jobs if state == "running"]
 
-        [learn] = wait_for(running, 300, "the Learn job to run")
+        [learn] = wait_for(running, "the Learn job to run", experiment)
         assert learn.startswith("mnist_xp.learn.learn/")
 
         # While it runs, the analysis shows where each job is
@@ -214,14 +194,10 @@ def test_kill_then_clean_a_running_job(tmp_path):
         killed = sandbox.run(KILL_PERFORM).stdout
         assert f"KILLED  {learn}" in killed
 
-        out, err = experiment.communicate(timeout=300)
-    finally:
-        if experiment.poll() is None:
-            experiment.kill()
-            experiment.wait()
-    assert experiment.returncode == 1
-    assert "1 of 1 grid points failed" in err
-    assert re.search(r"\| FAIL +\| FAIL \(dependency\) +\|", out), out
+        assert experiment.wait(timeout=300) == 1
+    output = sandbox.experiment_log.read_text()
+    assert "1 of 1 grid points failed" in output
+    assert re.search(r"\| FAIL +\| FAIL \(dependency\) +\|", output), output
 
     # Cleaning: a dry run first, then for real (the killed job only: the
     # Evaluate job never started)

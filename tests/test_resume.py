@@ -5,12 +5,10 @@ import json
 import os
 import re
 import signal
-import subprocess
-import time
 
 import pytest
 import torch
-from conftest import BIN, REPO, Sandbox
+from conftest import REPO, Sandbox, wait_for
 
 from mnist_xp.learn import save_atomically
 
@@ -33,25 +31,17 @@ def uninterrupted(tmp_path_factory) -> dict:
 def interrupt(sandbox: Sandbox, signum: int) -> int:
     """Starts the experiment, sends ``signum`` to the Learn job's process once
     its first checkpoint is written, and returns the experiment's exit status"""
-    experiment = subprocess.Popen(
-        [BIN / "experimaestro", "run-experiment", RESUME_YAML],
-        cwd=REPO,
-        env=sandbox.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not list(sandbox.workspace.glob("jobs/*.learn/*/checkpoint.pth")):
-            assert time.monotonic() < deadline, "no checkpoint written"
-            assert experiment.poll() is None, "the experiment ended too early"
-            time.sleep(0.2)
+    with sandbox.background_experiment(RESUME_YAML) as experiment:
+        checkpoints = "jobs/*.learn/*/checkpoint.pth"
+        wait_for(
+            lambda: list(sandbox.workspace.glob(checkpoints)),
+            "a first checkpoint",
+            experiment,
+        )
         [job] = sandbox.jobs("learn")
         pid = json.loads((job / "learn.pid").read_text())["pid"]
         os.kill(pid, signum)
         return experiment.wait(timeout=120)
-    finally:
-        experiment.kill()
 
 
 @pytest.mark.parametrize(

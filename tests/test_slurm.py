@@ -233,6 +233,10 @@ def test_each_job_gets_the_cores_asked_for(through_slurm):
     assert "#SBATCH --cpus-per-task=1" in script
     assert "#SBATCH --time=0:10:00" in script
     assert "os.environ['OMP_NUM_THREADS'] = '1'" in (job / "learn.py").read_text()
+    # Exported before the job starts: glibc reads GLIBC_TUNABLES only then
+    exports, _, _ = script.partition("\nsrun ")
+    assert "\nexport OMP_NUM_THREADS=1\n" in exports, script
+    assert "\nexport GLIBC_TUNABLES=glibc.malloc.mmap_threshold=" in exports, script
     assert "Computing on cpu with 1 CPU threads" in (job / "learn.err").read_text()
     [record] = slurm_jobs(through_slurm, job)
     assert "cpu=1" in record["AllocTRES"], record
