@@ -7,7 +7,8 @@ launcher, with the parsed requirement string of the configuration (e.g.
 - a SLURM launcher (every job submitted with ``sbatch``) when a SLURM
   controller answers on this machine: ``scontrol ping`` says it is UP. Having
   ``sbatch`` installed is not enough: the controller must answer;
-- else the local launcher: jobs run here, as many at once as the cores allow.
+- else the local launcher: jobs run here, at least two at once (each with
+  at most half of the cores).
 
 Choosing
 --------
@@ -155,18 +156,32 @@ def set_job_environment(launcher: Launcher, cores: int):
     )
 
 
-def local_launcher(requirement: HostSimpleRequirement) -> Launcher:
-    """Runs the job on this machine, as many at once as the cores allow
+def local_cores(asked: int, total: int) -> int:
+    """Cores of a local job that asks for ``asked`` cores (0: not said) on a
+    machine with ``total``: as asked, but at most half of them, at least one"""
+    return min(max(asked, 1), max(total // 2, 1))
 
-    Every local job takes as many "core" tokens as the cores it asks for (at
-    most the machine's cores), and experimaestro starts a job only when its
-    tokens are free. The job learns its share through ``MNIST_XP_CORES``, and
-    the OpenMP and MKL thread pools (the ones PyTorch computes with) are sized
-    to it before the job imports anything: jobs side by side never run more
-    threads than there are cores, which would make each several times slower.
+
+def local_launcher(requirement: HostSimpleRequirement) -> Launcher:
+    """Runs the job on this machine, two jobs at once or more (with 2 cores
+    or more)
+
+    A job gets the cores it asks for, but at most half of the machine's
+    cores (at least one), so that two jobs run side by side: each spends
+    its first seconds on one core (starting Python, importing PyTorch,
+    reading MNIST), and a small CNN makes poor use of many threads, so two
+    jobs side by side end sooner than one after the other with all the
+    cores (on 2 cores, ``params.yaml`` takes 54 s instead of 69 s).
+
+    Every local job takes as many "core" tokens as its cores, and
+    experimaestro starts a job only when its tokens are free. The job learns
+    its share through ``MNIST_XP_CORES``, and the OpenMP and MKL thread pools
+    (the ones PyTorch computes with) are sized to it before the job imports
+    anything: jobs side by side never run more threads than there are cores,
+    which would make each several times slower.
     """
     total = os.cpu_count() or 1
-    cores = min(max(requirement.cpu.cores, 1), total)
+    cores = local_cores(requirement.cpu.cores, total)
     connector = LocalConnector.instance()
     token = connector.createtoken("mnist-xp-cores", total)
 
@@ -178,8 +193,9 @@ def local_launcher(requirement: HostSimpleRequirement) -> Launcher:
     if requirement.accelerators and gpu_count() == 0:
         logger.warning(
             "The requirement asks for a GPU but this machine has none:"
-            " the jobs will run on the CPU (%d cores each)",
+            " the jobs will run on the CPU (%d core%s each)",
             cores,
+            "s" if cores > 1 else "",
         )
     elif not requirement.accelerators:
         # A job that did not ask for a GPU must not take one

@@ -19,9 +19,8 @@ unless ``--json`` says otherwise):
     layout: what is left of the gain without the channels-last view;
 (b) ``evaluation``: ``measure`` on the test images (10,000 for MNIST), its
     first call (what an Evaluate job does) and the best of the next ones;
-(c) ``experiments``: ``experimaestro run-experiment`` of ``debug.yaml``,
-    ``params.yaml`` and ``params.yaml`` with one core per job, each in a fresh
-    workspace (new HOME set up with ``python -m mnist_xp.configure``, MNIST
+(c) ``experiments``: ``experimaestro run-experiment`` of ``debug.yaml`` and
+    ``params.yaml``, each in a fresh workspace (new HOME set up with ``python -m mnist_xp.configure``, MNIST
     copied from ``--mnist``, this machine's launcher), the wall time split into
     start-up (until the first job is submitted, data preparation excepted),
     data preparation, jobs running (at least one job between its
@@ -91,8 +90,6 @@ MODELS = {
 
 BATCH_SIZE = 64
 LEARNING_RATE = 1e-3
-ONE_CORE_EACH = ("-c", "launcher=duration=1h & cpu(cores=1)")
-"""Options of run-experiment that give params.yaml's jobs one core each"""
 
 
 # --- (a) training throughput -------------------------------------------------
@@ -567,8 +564,7 @@ def main(argv=None):
         nargs="*",
         metavar="'YAML [OPTION...]'",
         help="experiments to run end to end, each a YAML file and options of"
-        " run-experiment (default: debug.yaml, params.yaml, and params.yaml"
-        " with one core per job)",
+        " run-experiment (default: debug.yaml and params.yaml)",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the experiments' workspaces"
@@ -584,13 +580,7 @@ def main(argv=None):
         args.mnist = SAMPLE
     if args.experiments is None:
         args.experiments = (
-            ["tests/sample.yaml"]
-            if args.quick
-            else [
-                "debug.yaml",
-                "params.yaml",
-                shlex.join(["params.yaml", *ONE_CORE_EACH]),
-            ]
+            ["tests/sample.yaml"] if args.quick else ["debug.yaml", "params.yaml"]
         )
     n_validation = 1000 if args.quick else 10_000
 

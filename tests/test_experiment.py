@@ -2,6 +2,7 @@
 command: jobs run once, results are right, tags are listed."""
 
 import json
+import os
 import re
 
 import pytest
@@ -101,6 +102,11 @@ def test_params_on_real_mnist(tmp_path):
     assert len(results) == 2 and len(sandbox.jobs("learn")) == 2
     assert max(r["accuracy"] for r in results) >= 0.975, results
     assert "n_layers" in first.stdout
+    # cpu(cores=4) asked; each job gets at most half of this machine's cores
+    threads = min(4, max((os.cpu_count() or 1) // 2, 1))
+    for job in sandbox.jobs("learn") + sandbox.jobs("evaluate"):
+        log = next(job.glob("*.err")).read_text()
+        assert f"Computing on cpu with {threads} CPU threads" in log, job
 
     again = sandbox.run("experimaestro run-experiment params.yaml")
     assert "Process started" not in again.stderr + again.stdout

@@ -538,6 +538,14 @@ def test_local_choice_never_asks_slurm(monkeypatch):
     assert isinstance(launcher, DirectLauncher)
 
 
+@pytest.mark.parametrize(
+    ("asked", "machine", "given"),
+    [(4, 2, 1), (4, 8, 4), (2, 8, 2), (4, 1, 1), (0, 4, 1)],
+)
+def test_local_jobs_get_at_most_half_the_cores(asked, machine, given):
+    assert load_launchers().local_cores(asked, machine) == given
+
+
 def test_requirement_to_sbatch_options():
     launchers = load_launchers()
     from experimaestro.launcherfinder.parser import parse
