@@ -20,8 +20,9 @@ unless ``--json`` says otherwise):
 (b) ``evaluation``: ``measure`` on the test images (10,000 for MNIST), its
     first call (what an Evaluate job does) and the best of the next ones;
 (c) ``experiments``: ``experimaestro run-experiment`` of ``debug.yaml`` and
-    ``params.yaml``, each in a fresh workspace (new HOME set up with ``python -m mnist_xp.configure``, MNIST
-    copied from ``--mnist``, this machine's launcher), the wall time split into
+    ``params.yaml``, each in a fresh workspace (the tests' ``Sandbox``: a new
+    HOME set up with ``python -m mnist_xp.configure``, MNIST copied from
+    ``--mnist``, this machine's launcher), the wall time split into
     start-up (until the first job is submitted, data preparation excepted),
     data preparation, jobs running (at least one job between its
     ``started_time`` and ``ended_time``) and scheduling overhead (the rest:
@@ -52,8 +53,9 @@ from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for folder in (REPO, REPO / "tests"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 # Measure in the conditions of a job: with the environment its launcher gives
 # it (launchers.py, set_job_environment), read by glibc when a process starts
@@ -69,6 +71,7 @@ if "GLIBC_TUNABLES" not in os.environ:
 
 import torch
 import torch.nn.functional as F
+from conftest import SAMPLE, Sandbox  # tests/conftest.py: the tests' sandbox
 
 from mnist_xp.data import OFFICIAL_MD5, MNISTLabelledImages, copy_from_mirror
 from mnist_xp.learn import (
@@ -81,7 +84,6 @@ from mnist_xp.learn import (
     normalise,
 )
 
-SAMPLE = REPO / "tests" / "data" / "mnist-sample"
 MODELS = {
     "n_layers=1": {"n_layers": 1, "hidden_dim": 32, "kernel_size": 3},
     "n_layers=2": {"n_layers": 2, "hidden_dim": 32, "kernel_size": 3},
@@ -359,36 +361,13 @@ def busy_seconds(jobs: list[dict]) -> float:
     return total
 
 
-def experiment_environment(home: Path, mnist: Path) -> dict:
-    """The environment of a fresh user whose MNIST comes from ``mnist``"""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("MNIST_XP_", "DATAMAESTRO", "SLURM_", "SBATCH_"))
-    }
-    env.update(
-        HOME=str(home),
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        MNIST_XP_MIRROR=str(mnist),
-        # This machine's launcher, even where a SLURM controller answers
-        MNIST_XP_LAUNCHER="local",
-        PYTHONUNBUFFERED="1",
-    )
-    if (mnist / "MD5SUMS").exists() and mnist.resolve() == SAMPLE.resolve():
-        env["MNIST_XP_MD5SUMS"] = str(mnist / "MD5SUMS")
-    return env
-
-
 def run_experiment(yaml: str, extra: list[str], mnist: Path, keep: bool) -> dict:
     """(c): ``experimaestro run-experiment`` in a fresh HOME and workspace"""
     folder = Path(tempfile.mkdtemp(prefix="mnist-xp-benchmark-"))
-    home, workspace = folder / "home", folder / "workspace"
-    home.mkdir()
-    env = experiment_environment(home, mnist)
-    configure = [sys.executable, "-m", "mnist_xp.configure", "--workspace"]
-    subprocess.run(
-        [*configure, str(workspace)], env=env, cwd=REPO, check=True, capture_output=True
-    )
+    # A fresh user whose MNIST comes from `mnist`, on this machine's launcher,
+    # as in the tests
+    sandbox = Sandbox(folder, mnist.resolve())
+    env, workspace = sandbox.env, sandbox.workspace
     command = [Path(sys.executable).parent / "experimaestro", "run-experiment", yaml]
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()

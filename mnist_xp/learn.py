@@ -41,8 +41,9 @@ EVALUATION_BATCH_SIZE = 256
 """Images per forward pass when measuring loss and accuracy. Larger batches
 are slower on a CPU: the feature maps of 256 images (32 channels, 28×28
 floats: 25 MB) stay in the memory the allocator keeps (32 MB at most, see
-:func:`configure_torch`); those of 1,000 images (100 MB) are mapped afresh
-for every batch, and measuring takes 2 to 3 times as long"""
+``set_job_environment`` in launchers.py); those of 1,000 images (100 MB)
+are mapped afresh for every batch, and measuring takes 2 to 3 times as
+long"""
 
 
 class CNN(Config, nn.Module):
