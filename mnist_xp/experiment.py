@@ -4,191 +4,81 @@
 :class:`Configuration`, then calls :func:`run`.
 """
 
-import contextlib
-import io
 import itertools
-import logging
-import math
-import sys
-from pathlib import Path
 
-import attr
-from arpeggio import NoMatch
-from datamaestro import prepare_dataset
-from datamaestro.definitions import DownloadError
 from experimaestro import RunMode, tag
-from experimaestro.exceptions import HandledException
 from experimaestro.experiments import ConfigurationBase, configuration
 from experimaestro.experiments.cli import ExperimentHelper
 from experimaestro.launcherfinder import find_launcher
-from experimaestro.launcherfinder.parser import parse
 from experimaestro.scheduler.experiment import FailedExperiment
 
 from .analyze import analyze, failed_points
-from .data import DatasetError, MNISTDataset
-from .learn import CNN, Evaluate, Learn, exit_quickly
-
-logger = logging.getLogger(__name__)
+from .data import MNISTDataset
+from .learn import CNN, Evaluate, Learn
+from .mnist_files import prepare_mnist
+from .speed import exit_quickly
+from .validation import check_configuration
 
 GRID = ("n_layers", "hidden_dim", "kernel_size")
-"""Configuration keys holding the lists of values to sweep"""
-
-
-class ConfigurationError(HandledException):
-    """A value of the YAML configuration is missing, unknown or not allowed;
-    raised before any job is submitted"""
+"""The keys that hold lists of values: one job per combination"""
 
 
 @configuration()
 class Configuration(ConfigurationBase):
-    """What ``params.yaml`` may hold, besides experimaestro's own keys
-    (``id``, ``title``, ``module``...)"""
+    """What the YAML file holds besides experimaestro's own keys (``id``,
+    ``title``, ``module``...); the allowed values are in validation.py"""
 
-    # Lists: one job per combination of their values
+    # The grid: lists of values
     n_layers: list[int]
-    """Numbers of convolution blocks to try (1 to 4)"""
+    """Values of CNN.n_layers to try (convolution blocks)"""
 
     hidden_dim: list[int]
-    """Numbers of channels per convolution to try"""
+    """Values of CNN.hidden_dim to try (channels per convolution)"""
 
     kernel_size: list[int]
-    """Kernel sides to try (odd numbers of pixels)"""
+    """Values of CNN.kernel_size to try (kernel side, in pixels)"""
 
-    # Scalars: the same for every job
+    # The same for every job
     epochs: int
-    """Passes over the training images"""
+    """Learn.epochs: passes over the training images"""
 
     lr: float
-    """Learning rate of Adam"""
+    """Learn.lr: learning rate of Adam"""
 
     batch_size: int
-    """Images per optimisation step"""
+    """Learn.batch_size: images per optimisation step"""
 
     n_val: int
-    """Steps between two validations"""
+    """Learn.n_val: steps between two validations"""
 
-    n_validation: int = 10_000
-    """Training images held out for validation"""
+    n_validation: int
+    """Learn.n_validation: training images held out for validation"""
 
-    checkpoint_every: int = 500
-    """Steps between two checkpoints of a learning job"""
+    seed: int
+    """Learn.seed: another seed gives other jobs"""
 
-    time_margin: float = 120.0
-    """Seconds before a cluster time limit at which a learning job checkpoints
-    and asks experimaestro to resubmit it"""
+    checkpoint_every: int
+    """Learn.checkpoint_every: steps between two checkpoints"""
 
-    seed: int = 0
-    """Seed of the random generators: another seed gives other jobs"""
+    time_margin: float
+    """Learn.time_margin: seconds before a cluster time limit to stop at"""
 
-    launcher: str = "duration=1h & cpu(cores=1)"
-    """Resources a job needs, e.g. ``duration=1h & cuda(mem=4G)*1 & cpu(cores=4)``"""
+    launcher: str
+    """Resources a job needs, e.g. ``duration=1h & cpu(cores=4)``"""
 
     figures: bool = True
-    """Draw the figures of the results at the end (2 to 3 s for matplotlib);
-    ``python -m mnist_xp.analyze`` draws them at any time"""
-
-
-def check_configuration(cfg: Configuration, keys: set[str] | None):
-    """Stops with one clear message if a value is not allowed
-
-    :param keys: the keys given in the YAML files and ``-c`` options, or None
-        when unknown
-    :raises ConfigurationError: naming the key, its value and what is allowed
-    """
-    if keys is not None:
-        allowed = {field.name for field in attr.fields(Configuration)}
-        for key in sorted(keys - allowed):
-            raise ConfigurationError(
-                f"{key}: unknown key. Allowed keys: {', '.join(sorted(allowed))}"
-            )
-
-    def fail(key, value, allowed):
-        raise ConfigurationError(f"{key}: {value!r} is not allowed ({allowed})")
-
-    for key in GRID:
-        values = getattr(cfg, key)
-        if not values:
-            fail(key, values, "give a non-empty list of values")
-    for value in cfg.n_layers:
-        if not 1 <= value <= 4:
-            fail("n_layers", value, "1 to 4: each block halves the 28-pixel side")
-    for value in cfg.hidden_dim:
-        if value < 1:
-            fail("hidden_dim", value, "a positive number of channels")
-    for value in cfg.kernel_size:
-        if value < 1 or value % 2 == 0 or value > 27:
-            fail("kernel_size", value, "an odd number of pixels from 1 to 27")
-    for key in ("epochs", "batch_size", "n_val", "n_validation", "checkpoint_every"):
-        if getattr(cfg, key) < 1:
-            fail(key, getattr(cfg, key), "a positive integer")
-    for key in ("lr", "time_margin"):
-        if not (math.isfinite(getattr(cfg, key)) and getattr(cfg, key) > 0):
-            fail(key, getattr(cfg, key), "a positive number")
-    if problem := requirement_problem(cfg.launcher):
-        fail("launcher", cfg.launcher, f"{problem}; e.g. 'duration=2h & cpu(cores=2)'")
-
-
-def requirement_problem(requirement: str) -> str | None:
-    """Why experimaestro cannot parse a requirement string (None if it can)"""
-    try:
-        parse(requirement)
-    except (NoMatch, ValueError) as error:  # bad syntax, memory without unit
-        return str(error)
-    return None
-
-
-def given_keys() -> set[str] | None:
-    """The keys of the configuration as written by the user (YAML files and
-    ``-c`` options): experimaestro drops unknown keys silently, so we read
-    them again with its own loader"""
-    import click
-    from experimaestro.experiments.cli import ConfigurationLoader
-    from experimaestro.utils.config import from_dotlist
-
-    context = click.get_current_context(silent=True)
-    if context is None or "yaml_file" not in context.params:
-        return None
-    loader = ConfigurationLoader()
-    for path in (
-        *context.params["pre_yaml"],
-        context.params["yaml_file"],
-        *context.params["post_yaml"],
-    ):
-        loader.load(Path(path))
-    keys = {key for content in loader.yamls for key in content}
-    return keys | set(from_dotlist(context.params["extra_conf"]))
-
-
-def prepare_mnist():
-    """Gets MNIST ready (downloaded or copied, then checked) before any job is
-    submitted, so that no job fails for want of data
-
-    :raises ConfigurationError: saying what is wrong with the files
-    """
-    # datamaestro prints the traceback of a failed download: keep it for
-    # unexpected errors only, ours (DatasetError) say all there is to say
-    log = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(log):
-            return prepare_dataset(MNISTDataset, download=True)
-    except DownloadError as error:
-        if not isinstance(error.__cause__, DatasetError):
-            sys.stderr.write(log.getvalue())
-            raise
-        problem = error.__cause__
-    # Raised outside the except block, so that only our message is shown
-    raise ConfigurationError(f"MNIST is not available: {problem}")
+    """Draw the figures of the results at the end (matplotlib takes seconds)"""
 
 
 def run(helper: ExperimentHelper, cfg: Configuration):
     """Learns and evaluates one CNN per combination of the grid's values, then
     prints their test results, best first"""
-    check_configuration(cfg, given_keys())
-    launcher = find_launcher(cfg.launcher, tags=["slurm"])
-    mnist = prepare_mnist()
+    check_configuration(cfg, GRID)  # a clear message, before any job is submitted
+    launcher = find_launcher(cfg.launcher, tags=["slurm"])  # see launchers.py
+    mnist = prepare_mnist(MNISTDataset)  # downloaded (or copied) once, and checked
 
     for n_layers, hidden_dim, kernel_size in itertools.product(
-        *(getattr(cfg, key) for key in GRID)
+        cfg.n_layers, cfg.hidden_dim, cfg.kernel_size
     ):
         # tag(): shown in job listings and kept with the results
         model = CNN.C(
@@ -202,30 +92,30 @@ def run(helper: ExperimentHelper, cfg: Configuration):
             epochs=cfg.epochs,
             lr=cfg.lr,
             batch_size=cfg.batch_size,
-            n_val=cfg.n_val,
             n_validation=cfg.n_validation,
             seed=cfg.seed,
+            n_val=cfg.n_val,
             checkpoint_every=cfg.checkpoint_every,
             time_margin=cfg.time_margin,
         )
-        # submit() returns the loader of the learnt parameters...
+        # submit() returns what Learn.__submit__ gives: the parameters' loader...
         load_parameters = learn.submit(launcher=launcher)
-        # ... which runs before Evaluate, within the same job
+        # ... which runs first in the Evaluate job
         Evaluate.C(data=mnist.test, model=model).submit(
             launcher=launcher, init_tasks=[load_parameters]
         )
 
     helper.xp.wait()
-    if helper.xp.run_mode != RunMode.NORMAL:
-        return  # dry runs have no job results to show
-    # The table of `python -m mnist_xp.analyze`, and its files in xp.resultspath
-    xp = helper.xp
+    show_results(helper.xp, cfg.figures)
+
+
+def show_results(xp, figures: bool):
+    """Prints the table of ``python -m mnist_xp.analyze`` and writes its files
+    in the run's results folder; fails if a grid point failed"""
+    if xp.run_mode != RunMode.NORMAL:
+        return  # a dry run has no results
     table = analyze(
-        xp.workspace.path,
-        xp.name,
-        xp.run_id,
-        output=xp.resultspath,
-        figures=cfg.figures,
+        xp.workspace.path, xp.name, xp.run_id, output=xp.resultspath, figures=figures
     )
     exit_quickly()
     if failed := failed_points(table):
