@@ -183,7 +183,10 @@ class Learn(ResumableTask):
                     ):
                         state["train_seconds"] = time.monotonic() - start
                         save_checkpoint(self.checkpoint_path, model, optimizer, state)
-                        stop_if_out_of_time(self, self.time_margin)
+                        if (
+                            step < total_steps
+                        ):  # (the last step leaves nothing to resume)
+                            stop_if_out_of_time(self, self.time_margin)
 
         torch.save(model.state_dict(), self.parameters_path)
         self.summary_path.write_text(json.dumps(self.summary(state), indent=2))

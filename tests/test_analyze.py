@@ -15,12 +15,9 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
-from mnist_xp.analyze import (
-    accuracy_panels,
-    experiment_table,
-    failed_points,
-    learning_curves,
-)
+from mnist_xp.figures import accuracy_panels
+from mnist_xp.results_table import experiment_table, failed_points
+from mnist_xp.tensorboard_files import learning_curves
 
 GRID_YAML = REPO / "tests" / "grid.yaml"
 TOO_BIG = 10_000_000_000_000

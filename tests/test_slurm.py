@@ -9,9 +9,11 @@ SLURM jobs are told apart from those of other tests by their working
 directory (sacct's WorkDir), which is their job folder in the sandbox.
 """
 
+import contextlib
 import importlib.util
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -20,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import BIN, REPO, SAMPLE_YAML, Sandbox
 
 pytestmark = pytest.mark.slurm
@@ -29,6 +32,8 @@ START = REPO / "tests" / "slurm" / "start-cluster.sh"
 STOP = REPO / "tests" / "slurm" / "stop-cluster.sh"
 TIMELIMIT_YAML = REPO / "tests" / "slurm-timelimit.yaml"
 GPU_SPEC = "duration=1h & cuda(mem=4G)*1 & cpu(cores=4)"
+DAEMONS = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd")
+"""What start-cluster.sh starts, in this order"""
 STEPS_PER_EPOCH = 62
 """4,000 training images of the sample, 64 per batch"""
 
@@ -75,8 +80,8 @@ def can_start_cluster() -> str | None:
     """Why start-cluster.sh cannot run here (None if it can)"""
     if os.geteuid() != 0:
         return "not root"
-    daemons = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd", "sbatch")
-    if not all(shutil.which(name) for name in daemons) and not shutil.which("apt-get"):
+    commands = (*DAEMONS, "sbatch")
+    if not all(shutil.which(name) for name in commands) and not shutil.which("apt-get"):
         return "the SLURM packages are missing and apt-get is not there"
     return None
 
@@ -182,6 +187,11 @@ def learn_logs(job: Path) -> str:
     ``learn.err`` to ``learn.<date>.err`` before each resubmission)"""
     rotated = sorted(job.glob("learn.2*.err"))
     return "\n".join(path.read_text() for path in [*rotated, job / "learn.err"])
+
+
+def yaml_values(path: Path) -> dict:
+    """The keys set by a YAML file itself (not those of its imports)"""
+    return yaml.safe_load(path.read_text())
 
 
 def load_launchers():
@@ -471,8 +481,15 @@ def test_unknown_launcher_choice_is_an_error(tmp_path):
 
 
 def test_time_limit_resubmits_and_resumes(cluster, tmp_path):
+    """The job stops itself before its one-minute limit, at a checkpoint, and
+    is resubmitted until done. Whatever the speed of the machine: its
+    time_margin is longer than the limit, so that each submission stops at
+    its first checkpoint (each epoch's end), however early it gets there"""
+    config = yaml_values(TIMELIMIT_YAML)
+    assert config["time_margin"] > 60, "each submission must stop at a checkpoint"
+    assert config["checkpoint_every"] > STEPS_PER_EPOCH, "checkpoints: epochs' ends"
     sandbox = slurm_sandbox(tmp_path, cluster)
-    # Retries to spare, whatever the speed of the machine (default: 3)
+    # Retries to spare (default: 3), should the job stop more often
     settings = sandbox.home / ".config" / "experimaestro" / "settings.yaml"
     settings.write_text(
         settings.read_text().replace("  path:", "  max_retries: 10\n  path:", 1)
@@ -494,21 +511,176 @@ def test_time_limit_resubmits_and_resumes(cluster, tmp_path):
 
     logs = learn_logs(job)
     assert logs.count("Task requested graceful timeout") == len(records) - 1
+    # What remaining_time() said: some seconds of the one-minute limit
+    left = [int(s) for s in re.findall(r"only (\d+) s left: stopping here", logs)]
+    assert len(left) == len(records) - 1 and all(0 < s <= 60 for s in left), left
     resumed = [
         int(step)
         for step in re.findall(r"Resuming from the checkpoint at step (\d+)", logs)
     ]
-    assert len(resumed) == len(records) - 1 and resumed[0] > 0, resumed
+    assert len(resumed) == len(records) - 1, resumed
+    # The first submission stopped at its first checkpoint, the others went on
+    # from where the previous one stopped
+    assert resumed[0] == STEPS_PER_EPOCH, resumed
     assert resumed == sorted(resumed)
+    assert all(step % STEPS_PER_EPOCH == 0 for step in resumed), resumed
 
-    epochs = int(re.search(r"(?m)^epochs: (\d+)", TIMELIMIT_YAML.read_text())[1])
     summary = json.loads((job / "learn.json").read_text())
-    assert summary["steps"] == epochs * STEPS_PER_EPOCH
+    assert summary["steps"] == config["epochs"] * STEPS_PER_EPOCH
     assert list(job.glob("learn.done"))
     lines = listing(sandbox, "MNIST_timelimit")
     assert sum(line.startswith("DONE") for line in lines) == 2, lines
     [results] = sandbox.results()
     assert results["accuracy"] > 0.8, results
+
+
+# --- 7. A failed start of the cluster stops what it started
+
+
+def running_daemons(folder: Path) -> dict[str, int]:
+    """The daemons whose PID file in a state folder names a live process of
+    that name: {name: pid}"""
+    running = {}
+    for name in DAEMONS:
+        try:
+            pid = int((folder / "pids" / f"{name}.pid").read_text())
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except (OSError, ValueError):
+            continue
+        if comm == name and state != "Z":
+            running[name] = pid
+    return running
+
+
+def processes_of(folder: Path) -> list[str]:
+    """``PID NAME`` of every live process whose command line or environment
+    (SLURM_CONF) names the folder"""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:  # (a zombie's are empty; a process may end meanwhile)
+            text = (proc / "cmdline").read_bytes() + (proc / "environ").read_bytes()
+            name = (proc / "comm").read_text().strip()
+        except OSError:
+            continue
+        if str(folder).encode() in text:
+            found.append(f"{proc.name} {name}")
+    return found
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int, avoid: range = range(0)) -> int:
+    """The first of ``count`` consecutive free ports, below the ephemeral
+    range (where client connections could take one meanwhile)"""
+    for _ in range(200):
+        first = random.randrange(20_000, 30_000)
+        ports = range(first, first + count)
+        if not set(ports) & set(avoid) and all(map(port_is_free, ports)):
+            return first
+    pytest.fail(f"no {count} consecutive free ports found")
+
+
+@contextlib.contextmanager
+def port_taken(port: int):
+    """Something listens on the port (all addresses, as the daemons do)"""
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("0.0.0.0", port))
+        holder.listen()
+        yield
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="start-cluster.sh runs as root")
+def test_failed_start_stops_what_it_started(cluster, tmp_path):
+    """start-cluster.sh with a state folder and ports of its own (the test
+    cluster keeps running), made to fail at several steps: each time, the
+    daemons started by that run are stopped, and only those"""
+    main_cluster = Path(cluster.get("SLURM_TEST_DIR", SLURM_TEST_DIR))
+    main_daemons = running_daemons(main_cluster)
+    state = tmp_path / "cluster"
+    base = free_ports(3)  # slurmctld, slurmd, slurmdbd
+    env = {key: value for key, value in os.environ.items() if "SLURM" not in key}
+    env.update(
+        SLURM_TEST_DIR=str(state),
+        SLURM_TEST_PORT_BASE=str(base),
+        SLURM_TEST_DB_PORT=str(free_ports(1, avoid=range(base, base + 3))),
+        SLURM_TEST_TIMEOUT="30",
+    )
+
+    def start(**variables) -> str:
+        """Runs start-cluster.sh, expecting a failure; returns its log"""
+        process = subprocess.run(
+            [str(START)],
+            env={**env, **variables},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert process.returncode != 0, process.stderr[-3000:]
+        return process.stderr
+
+    try:
+        # No time to wait for anything: munged or mariadbd (caught before
+        # it wrote its PID file) does not answer in time. (Both were left
+        # running before the cleanup on failure.)
+        log = start(SLURM_TEST_TIMEOUT="0")
+        assert processes_of(state) == [], log[-3000:]
+        assert running_daemons(state) == {}
+        assert "timed out after 0s waiting for: m" in log, log[-3000:]
+        assert "start failed: stopping what this run started (munged" in log
+
+        # slurmctld cannot listen on its port: it exits, after munged,
+        # mariadbd and slurmdbd have started
+        with port_taken(base):
+            log = start()
+        assert processes_of(state) == [], log[-3000:]
+        assert not list((state / "pids").iterdir())
+        assert "slurmctld exited while waiting for" in log, log[-3000:]
+        assert (
+            "stopping what this run started (munged mariadbd slurmdbd slurmctld)" in log
+        )
+
+        # A successful start, whose daemons a later failed start leaves alone
+        subprocess.run(
+            [str(START)], env=env, capture_output=True, timeout=300, check=True
+        )
+        before = running_daemons(state)
+        assert set(before) == set(DAEMONS)
+        subprocess.run(
+            [str(STOP), "slurmctld"],
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+        with port_taken(base):
+            log = start()
+        assert "munged already running" in log and "slurmdbd already running" in log
+        assert "stopping what this run started (slurmctld)" in log, log[-3000:]
+        assert running_daemons(state) == {
+            name: pid for name, pid in before.items() if name != "slurmctld"
+        }
+    finally:
+        subprocess.run(
+            [str(STOP)], env=env, capture_output=True, timeout=300, check=False
+        )
+    assert processes_of(state) == []
+    # The test cluster did not notice
+    assert running_daemons(main_cluster) == main_daemons
+    up, answer = controller_answers(cluster["SLURM_CONF"])
+    assert up, answer
 
 
 # --- Without the cluster: what the environment variables do

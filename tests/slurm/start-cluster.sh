@@ -28,6 +28,10 @@
 # node is idle and prints the environment. A stopped cluster restarts with
 # its accounting history but an empty queue (see step 5).
 #
+# A failed start leaves nothing behind: on any error (or Ctrl-C) the daemons
+# launched by this run are stopped again (stop-cluster.sh NAME...) before it
+# exits non-zero; those that were already running are left alone.
+#
 # Environment variables (all optional):
 #   SLURM_TEST_DIR       state folder                       (/tmp/mnist-xp-slurm)
 #   SLURM_TEST_CLUSTER   ClusterName, lowercase             (mnistxp)
@@ -99,7 +103,7 @@ wait_for() {
         if [ -n "$problem" ]; then
             log "$problem"
             show_logs
-            die "cluster start failed (logs are in $LOGS; run stop-cluster.sh to stop what did start)"
+            die "cluster start failed (logs are in $LOGS)"
         fi
         sleep 0.2
     done
@@ -120,6 +124,32 @@ is_running() {
     [ "$state" != Z ]
 }
 
+# Cleanup of a failed start. STARTED lists the daemons this run launched (each
+# is added just before its launch, so that one that hangs while starting is
+# also stopped); on a non-zero exit, stop-cluster.sh stops exactly those (from
+# their PID files, or by name and SLURM_CONF when a daemon has not written its
+# PID file yet). A successful run leaves everything running.
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+STARTED=()
+REMOVE_POLICY_RC=0   # 1 once this run has created /usr/sbin/policy-rc.d
+launching() { STARTED+=("$1"); }
+on_exit() {
+    local status=$?
+    trap - EXIT INT TERM HUP
+    [ "$REMOVE_POLICY_RC" -eq 0 ] || rm -f /usr/sbin/policy-rc.d
+    if [ "$status" -ne 0 ] && [ "${#STARTED[@]}" -gt 0 ]; then
+        log "start failed: stopping what this run started (${STARTED[*]})"
+        SLURM_TEST_DIR="$SLURM_TEST_DIR" "$HERE/stop-cluster.sh" "${STARTED[@]}" \
+            || log "WARNING: some of them could not be stopped"
+    fi
+    exit "$status"
+}
+trap on_exit EXIT
+# (bash runs the EXIT trap on a signal only when the signal is trapped)
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 # ---------------------------------------------------------------------------
 # 0. Packages
 # ---------------------------------------------------------------------------
@@ -137,9 +167,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     # services (a policy-rc.d that exits 101 means "action forbidden"): we run
     # our own private daemons instead. Docker images often already ship one.
     if [ ! -e /usr/sbin/policy-rc.d ]; then
+        REMOVE_POLICY_RC=1   # removed on exit (by on_exit), even if apt-get fails
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
         chmod 755 /usr/sbin/policy-rc.d
-        trap 'rm -f /usr/sbin/policy-rc.d' EXIT   # removed even if apt-get fails
     fi
     # Only refresh the package lists when needed: the packages are unknown, or
     # the install fails (stale lists pointing at versions no longer served).
@@ -334,6 +364,7 @@ else
     chmod 400 "$MUNGE/munge.key"
     rm -f "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock" "$PIDS/munged.pid"
     log "starting munged"
+    launching munged
     # Runs as root (like the other daemons), so the key is root's. --force only
     # downgrades munged's "insecure permissions" checks on the key/socket/log
     # folders to warnings, in case $SLURM_TEST_DIR sits somewhere group- or
@@ -363,6 +394,7 @@ else
     fi
     rm -f "$PIDS/mariadbd.pid"
     log "starting mariadbd on 127.0.0.1:$DB_PORT"
+    launching mariadbd
     # mariadbd does not daemonize: detach it from this shell (new session,
     # stdio closed) so that it survives the script and does not hold the
     # caller's pipes open. It writes its own PID file (pid-file above).
@@ -391,6 +423,7 @@ if is_running slurmdbd; then
 else
     rm -f "$PIDS/slurmdbd.pid"
     log "starting slurmdbd on 127.0.0.1:$DBD_PORT"
+    launching slurmdbd
     # slurmdbd finds slurmdbd.conf next to $SLURM_CONF; it daemonizes itself.
     slurmdbd
     wait_for "slurmdbd to answer" slurmdbd sacctmgr -n list cluster
@@ -418,6 +451,7 @@ else
     echo "$next_id" > "$STATE/first_job_id"
     sed -i "s/^FirstJobId=.*/FirstJobId=$next_id/" "$SLURM_CONF"
     log "starting slurmctld on 127.0.0.1:$CTLD_PORT (empty queue, next job ID $next_id)"
+    launching slurmctld
     slurmctld -c
     wait_for "slurmctld to answer" slurmctld scontrol ping
     log "slurmctld started (pid $(cat "$PIDS/slurmctld.pid"))"
@@ -428,6 +462,7 @@ if is_running slurmd; then
 else
     rm -f "$PIDS/slurmd.pid"
     log "starting slurmd (node $NODE, $NCPUS CPUs, ${REAL_MEM} MB, 2 fake GPUs)"
+    launching slurmd
     # -N: our node name is not the hostname.
     slurmd -N "$NODE"
     wait_for "slurmd PID file" - is_running slurmd

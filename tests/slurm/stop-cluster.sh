@@ -2,14 +2,23 @@
 # Stop the single-node SLURM test cluster started by start-cluster.sh.
 #
 #   sudo tests/slurm/stop-cluster.sh
+#   sudo tests/slurm/stop-cluster.sh slurmdbd mariadbd munged   # only those
 #
-# Only the daemons whose PIDs start-cluster.sh recorded in
-# $SLURM_TEST_DIR/pids/ are stopped (never anything found by name), in the
-# reverse order of their start: slurmd, slurmctld, slurmdbd, mariadbd, munged.
-# Jobs still running are cancelled first, so that no job process outlives the
-# cluster; if slurmctld is already dead, leftover job processes are found and
-# stopped. The state folder (configs, logs, accounting database) is kept: the
-# next start reuses it; delete $SLURM_TEST_DIR for a completely fresh cluster.
+# The daemons are stopped in the reverse order of their start: slurmd,
+# slurmctld, slurmdbd, mariadbd, munged. Each is the process whose PID
+# start-cluster.sh recorded in $SLURM_TEST_DIR/pids/; a daemon caught before
+# it wrote its PID file (a start that failed half-way) is found by its name
+# and this cluster's SLURM_CONF in its environment, which start-cluster.sh
+# exports to every daemon: a process of another cluster, or of none, is never
+# signalled. Jobs still running are cancelled first, so that no job process
+# outlives the cluster; if slurmctld is already dead, leftover job processes
+# are found and stopped. The state folder (configs, logs, accounting database)
+# is kept: the next start reuses it; delete $SLURM_TEST_DIR for a completely
+# fresh cluster.
+#
+# Arguments: daemon names to stop only those (start-cluster.sh, when it
+# fails, passes the ones it launched itself); leftover job processes are then
+# left alone, as the daemons that run them may be kept.
 #
 # Idempotent: succeeds (and says so) when nothing is running.
 #
@@ -23,6 +32,17 @@ failed=0   # set to 1 when a process refuses to die
 export SLURM_CONF="$SLURM_TEST_DIR/etc/slurm.conf"
 
 log() { printf '[slurm-test] %s\n' "$*" >&2; }
+
+DAEMONS=(slurmd slurmctld slurmdbd mariadbd munged)   # in stopping order
+selected=" ${DAEMONS[*]} "
+if [ "$#" -gt 0 ]; then
+    for name in "$@"; do
+        [[ " ${DAEMONS[*]} " == *" $name "* ]] \
+            || { log "ERROR: unknown daemon '$name' (known: ${DAEMONS[*]})"; exit 2; }
+    done
+    selected=" $* "
+fi
+wanted() { [[ "$selected" == *" $1 "* ]]; }
 
 # alive PID NAME: true while PID is a process named NAME that is not a
 # zombie. The container init may take a couple of seconds to reap an exited
@@ -56,30 +76,50 @@ stop_pid() {
     return 1
 }
 
-# stop_daemon NAME: stop the daemon recorded in $PIDS/NAME.pid.
+# ours PID [job]: true when the environment of PID has our SLURM_CONF (and,
+# with "job", SLURM_JOB_ID: a job process, not a daemon or a shell that merely
+# sourced env.sh).
+ours() {  # ours PID [job]
+    local env
+    # (kernel threads and zombies have no readable environment: skip them)
+    env="$( { tr '\0' '\n' < "/proc/$1/environ"; } 2>/dev/null)" || return 1
+    grep -qxF "SLURM_CONF=$SLURM_CONF" <<< "$env" || return 1
+    [ "${2:-}" != job ] || grep -q '^SLURM_JOB_ID=' <<< "$env"
+}
+
+# stop_daemon NAME: stop the daemon recorded in $PIDS/NAME.pid, then any other
+# process named NAME of this cluster (one that had no PID file yet).
 stop_daemon() {
-    local name="$1" file="$PIDS/$1.pid" pid
-    if [ ! -e "$file" ]; then
-        return 0
+    local name="$1" file="$PIDS/$1.pid" pid dir
+    if [ -e "$file" ]; then
+        pid="$(tr -dc '0-9' < "$file")"
+        if [ -n "$pid" ] && alive "$pid" "$name"; then
+            log "stopping $name (pid $pid)"
+            stop_pid "$pid" "$name" || failed=1
+        else
+            log "$name: not running (stale pid file removed)"
+        fi
     fi
-    pid="$(tr -dc '0-9' < "$file")"
-    if [ -n "$pid" ] && alive "$pid" "$name"; then
-        log "stopping $name (pid $pid)"
+    for dir in /proc/[0-9]*; do
+        pid="${dir#/proc/}"
+        [ "$(cat "$dir/comm" 2>/dev/null)" = "$name" ] || continue
+        ours "$pid" || continue
+        alive "$pid" "$name" || continue
+        log "stopping $name (pid $pid, found by name and SLURM_CONF)"
         stop_pid "$pid" "$name" || failed=1
-    else
-        log "$name: not running (stale pid file removed)"
-    fi
+    done
+    # (last: a daemon stopped while starting may have written it meanwhile)
     rm -f "$file"
 }
 
-if [ ! -d "$PIDS" ] || [ -z "$(ls -A "$PIDS" 2>/dev/null)" ]; then
+if [ "$#" -eq 0 ] && { [ ! -d "$PIDS" ] || [ -z "$(ls -A "$PIDS" 2>/dev/null)" ]; }; then
     log "no daemon recorded in $PIDS: nothing to stop"
     exit 0
 fi
 
 # Cancel the jobs still in the queue while slurmctld can still do it cleanly
 # (slurmd then kills their processes; KillWait=5 in slurm.conf).
-if [ -s "$PIDS/slurmctld.pid" ] && alive "$(tr -dc '0-9' < "$PIDS/slurmctld.pid")" slurmctld; then
+if wanted slurmctld && [ -s "$PIDS/slurmctld.pid" ] && alive "$(tr -dc '0-9' < "$PIDS/slurmctld.pid")" slurmctld; then
     jobs="$(squeue -h -o '%A' 2>/dev/null || true)"
     if [ -n "$jobs" ]; then
         log "cancelling remaining jobs: $(echo "$jobs" | tr '\n' ' ')"
@@ -92,22 +132,26 @@ if [ -s "$PIDS/slurmctld.pid" ] && alive "$(tr -dc '0-9' < "$PIDS/slurmctld.pid"
     fi
 fi
 
-for name in slurmd slurmctld slurmdbd mariadbd munged; do
-    stop_daemon "$name"
+for name in "${DAEMONS[@]}"; do
+    if wanted "$name"; then
+        stop_daemon "$name"
+    fi
 done
+
+if [ "$#" -gt 0 ]; then
+    if [ "$failed" -ne 0 ]; then
+        log "some processes could not be stopped"
+        exit 1
+    fi
+    log "no longer running: $*"
+    exit 0
+fi
 
 # Normally nothing is left at this point. But if slurmctld was already dead,
 # the jobs could not be cancelled: the job processes and their slurmstepd
 # (detached from slurmd) still run. Both carry our SLURM_CONF in their
 # environment; job processes also carry SLURM_JOB_ID, which tells them apart
 # from a shell that merely sourced env.sh (such as our caller).
-ours() {  # ours PID [job]
-    local env
-    # (kernel threads and zombies have no readable environment: skip them)
-    env="$( { tr '\0' '\n' < "/proc/$1/environ"; } 2>/dev/null)" || return 1
-    grep -qxF "SLURM_CONF=$SLURM_CONF" <<< "$env" || return 1
-    [ "${2:-}" != job ] || grep -q '^SLURM_JOB_ID=' <<< "$env"
-}
 # This script and its ancestors are never touched (in case it runs in a job).
 keep=" "; p=$$
 while [ "$p" -gt 1 ] 2>/dev/null; do

@@ -1,0 +1,140 @@
+"""The two figures of the analysis: test accuracy against each swept
+parameter, and validation curves; matplotlib is imported only when drawing."""
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .results_table import labels, tag_columns
+from .run_jobs import point_label
+from .tensorboard_files import learning_curves
+
+
+def new_figure(columns: int):
+    """A matplotlib figure of ``columns`` side-by-side panels, drawn with the
+    Agg backend without going through pyplot (no display, no global state)"""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5.5 * columns, 4.5), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots(1, columns, squeeze=False)[0]
+
+
+def accuracy_panels(table: pd.DataFrame) -> list[tuple]:
+    """What :func:`plot_test_accuracy` draws: one panel per swept parameter
+    (a tag with more than one value), or a single panel of the grid points
+    when none is swept
+
+    :return: ``(x label, tick labels, lines, legend title)`` per panel, where
+        ``lines`` is a list of ``(label, x positions, test accuracies)``
+    """
+    names = tag_columns(table)
+    swept = [name for name in names if table[name].nunique() > 1]
+    if not swept:
+        points = labels(table)
+        return [
+            (
+                "grid point",
+                points,
+                [("", list(range(len(points))), list(table.test_accuracy))],
+                "",
+            )
+        ]
+    panels = []
+    for parameter in swept:
+        values = sorted(table[parameter].unique())
+        position = {value: i for i, value in enumerate(values)}
+        others = [name for name in swept if name != parameter]
+        groups = table.groupby(others, sort=True) if others else [((), table)]
+        lines = []
+        for key, group in groups:
+            key = key if isinstance(key, tuple) else (key,)
+            group = group.sort_values(parameter)
+            lines.append(
+                (
+                    point_label(dict(zip(others, key))),
+                    [position[value] for value in group[parameter]],
+                    list(group.test_accuracy),
+                )
+            )
+        panels.append((parameter, [str(v) for v in values], lines, ", ".join(others)))
+    return panels
+
+
+def plot_test_accuracy(table: pd.DataFrame, path: Path) -> Path:
+    """Writes a PNG of the test accuracy against each swept parameter: one
+    panel per parameter, its values evenly spaced on the x axis, one line
+    per combination of the other swept parameters (see
+    :func:`accuracy_panels`). Points without a test accuracy (failed,
+    unfinished) are marked with a red cross on the x axis.
+
+    :return: ``path``
+    """
+    panels = accuracy_panels(table)
+    figure, axes = new_figure(len(panels))
+    for axis, (parameter, ticks, lines, legend) in zip(axes, panels):
+        for label, x, accuracy in lines:
+            axis.plot(x, accuracy, marker="o", label=label or None)
+            missing = [p for p, a in zip(x, accuracy) if math.isnan(a)]
+            axis.plot(
+                missing,
+                [0.0] * len(missing),
+                "x",
+                color="red",
+                markersize=10,
+                clip_on=False,
+                transform=axis.get_xaxis_transform(),
+            )
+        axis.set_xticks(range(len(ticks)), ticks)
+        axis.set_xlim(-0.5, len(ticks) - 0.5)
+        axis.set_xlabel(parameter)
+        axis.set_ylabel("test accuracy")
+        axis.set_title(f"Test accuracy against {parameter}")
+        axis.grid(alpha=0.3)
+        if legend:
+            axis.legend(fontsize="small", title=legend)
+    if table.test_accuracy.isna().any():
+        figure.suptitle(
+            "red ×: no test accuracy (failed or unfinished)", fontsize="small"
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+def plot_curves(table: pd.DataFrame, path: Path) -> Path:
+    """Writes a PNG of the validation accuracy (left) and loss (right) against
+    the training step, one line per Learn job, read from its TensorBoard
+    event files (see :func:`learning_curves`)
+
+    :return: ``path``
+    """
+    curves = learning_curves(table)
+    figure, axes = new_figure(2)
+    for axis, scalar, name in zip(
+        axes,
+        ("validation/accuracy", "validation/loss"),
+        ("validation accuracy", "validation loss (nats per image)"),
+    ):
+        points = curves[curves.scalar == scalar]
+        for label in labels(table):
+            curve = points[points.point == label]
+            if len(curve):
+                axis.plot(curve.step, curve.value, marker=".", label=label)
+        if points.empty:
+            axis.text(
+                0.5, 0.5, "no points logged yet", ha="center", transform=axis.transAxes
+            )
+        else:
+            axis.legend(fontsize="small")
+        axis.set_xlabel("training step")
+        axis.set_ylabel(name)
+        axis.set_title(name.split(" (")[0].capitalize())
+        axis.grid(alpha=0.3)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path

@@ -1,0 +1,111 @@
+"""The jobs of a run of the experiment, read back with experimaestro's state
+provider and grouped into grid points by their tags."""
+
+import json
+from pathlib import Path
+
+from experimaestro.scheduler.interfaces import JobFailureStatus
+
+
+def state_name(job) -> str:
+    """A job's state in words, as ``experimaestro jobs list`` prints it:
+    ``DONE``, ``RUNNING``, ``WAITING``, ``READY``, ``SCHEDULED``,
+    ``UNSCHEDULED``..., and ``FAIL`` for a failed job, with the reason when
+    there is one other than the job's own error (e.g. ``FAIL (dependency)``
+    for an Evaluate whose Learn failed); ``MISSING`` when there is no job"""
+    if job is None:
+        return "MISSING"
+    state = job.state
+    if state is None:
+        return "UNSCHEDULED"
+    if state.is_error():
+        reason = getattr(state, "failure_reason", None)
+        if reason is None or reason == JobFailureStatus.FAILED:
+            return "FAIL"
+        return f"FAIL ({reason.name.lower()})"
+    return state.name.upper()
+
+
+def point_label(tags: dict) -> str:
+    """``n_layers=1,hidden_dim=32,kernel_size=3``: names a grid point in
+    messages, legends and TensorBoard (``/`` is replaced, as it would make a
+    sub-folder)"""
+    return ",".join(f"{key}={value}" for key, value in tags.items()).replace("/", "_")
+
+
+def read_json(path: Path | None) -> dict:
+    """The content of a JSON file, or ``{}`` when there is no such file"""
+    if path is None or not Path(path).is_file():
+        return {}
+    return json.loads(Path(path).read_text())
+
+
+def existing_run(
+    provider, workspace: Path, experiment_id: str, run_id: str | None
+) -> str:
+    """The run to read: ``run_id``, or the current run when it is None
+
+    :raises FileNotFoundError: if the workspace, the experiment or the run
+        does not exist (the message lists what does)
+    """
+    experiments = workspace / "experiments"
+    if not experiments.is_dir():
+        raise FileNotFoundError(f"{workspace} holds no experiment: not a workspace")
+    if run_id is None:
+        run_id = provider.get_current_run(experiment_id)
+    if run_id and (experiments / experiment_id / run_id).is_dir():
+        return run_id
+    known = sorted(p.name for p in experiments.iterdir() if p.is_dir())
+    if experiment_id not in known:
+        raise FileNotFoundError(
+            f"No experiment {experiment_id} in {workspace}"
+            f" (experiments: {', '.join(known) or 'none'})"
+        )
+    runs = sorted(
+        p.name
+        for p in (experiments / experiment_id).iterdir()
+        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+    )
+    raise FileNotFoundError(
+        f"No run {run_id} of {experiment_id} in {workspace}"
+        f" (runs: {', '.join(runs) or 'none'})"
+    )
+
+
+def grid_points(provider, experiment_id: str, run_id: str) -> tuple[list, list]:
+    """The jobs of a run grouped into grid points by their tags
+
+    :return: the points, each ``{"tags": {name: value}, "learn": (job,
+        configuration), "evaluate": (job, configuration)}`` (a task without a
+        job in the run is missing), and the tag names in the order the
+        experiment set them
+    :raises ValueError: if two Learn (or two Evaluate) jobs have the same tags
+    """
+    # Imported here: torch takes seconds to load, a wrong id should not wait
+    from .learn import Evaluate, Learn
+
+    configs = provider.load_xp_info(experiment_id, run_id).jobs
+    tags_map = provider.get_tags_map(experiment_id, run_id)
+    points: dict[tuple, dict] = {}
+    tag_names: list[str] = []
+    kinds = {
+        str(Learn.__xpmtype__.identifier): "learn",
+        str(Evaluate.__xpmtype__.identifier): "evaluate",
+    }
+    for job in provider.get_jobs(experiment_id, run_id):
+        kind = kinds.get(job.task_id)
+        if kind is None:
+            continue  # not a task of this experiment
+        # None while the experiment has not written it yet (just submitted)
+        config = configs.get(job.identifier)
+        tags = dict(tags_map.get(job.identifier, {}))
+        tag_names += [name for name in tags if name not in tag_names]
+        point = points.setdefault(tuple(tags.items()), {"tags": tags})
+        if kind in point:
+            raise ValueError(
+                f"Two {kind} jobs of {experiment_id}/{run_id} have the tags"
+                f" {point_label(tags) or '(none)'}: {point[kind][0].path} and"
+                f" {job.path}. Tag the parameters that differ between them"
+            )
+        point[kind] = (job, config)
+    return list(points.values()), tag_names
