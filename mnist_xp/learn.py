@@ -173,28 +173,23 @@ class Learn(ResumableTask):
                     optimizer.step()
                     step = state["step"] = state["step"] + 1
                     progress.update(1)
+                    end_of_epoch = position + 1 == steps_per_epoch
                     if step % self.n_val == 0 or step == total_steps:
-                        state["validation"] = self.validate(
-                            model, validation, loss, step, writer
-                        )
-                    if (
-                        step % self.checkpoint_every == 0
-                        or position + 1 == steps_per_epoch
-                    ):
+                        self.validate(model, validation, loss, state, writer)
+                    if step % self.checkpoint_every == 0 or end_of_epoch:
                         state["train_seconds"] = time.monotonic() - start
                         save_checkpoint(self.checkpoint_path, model, optimizer, state)
-                        if (
-                            step < total_steps
-                        ):  # (the last step leaves nothing to resume)
+                        if step < total_steps:  # the last one has nothing to resume
                             stop_if_out_of_time(self, self.time_margin)
 
         torch.save(model.state_dict(), self.parameters_path)
         self.summary_path.write_text(json.dumps(self.summary(state), indent=2))
         exit_quickly()
 
-    def validate(self, model, validation, loss, step, writer) -> dict:
+    def validate(self, model, validation, loss, state, writer):
         """Logs the training loss and the validation loss and accuracy"""
-        metrics, train_loss = measure(model, *validation), loss.item()
+        step, train_loss = state["step"], loss.item()
+        metrics = state["validation"] = measure(model, *validation)
         writer.add_scalar("train/loss", train_loss, step)
         writer.add_scalar("validation/loss", metrics["loss"], step)
         writer.add_scalar("validation/accuracy", metrics["accuracy"], step)
@@ -203,7 +198,6 @@ class Learn(ResumableTask):
             f"step {step}: train loss {train_loss:.4f}, validation loss"
             f" {metrics['loss']:.4f}, accuracy {metrics['accuracy']:.4f}"
         )
-        return metrics
 
     def summary(self, state) -> dict:
         """What the analysis reads: final validation metrics, steps, time"""
