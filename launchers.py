@@ -23,12 +23,12 @@ from experimaestro.launchers.direct import DirectLauncher
 
 # Loaded by path from ~/.config/experimaestro: find this repository's modules
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mnist_xp.gpus import GpuAllocator, machine_gpus
 from mnist_xp.launcher_support import (
     LAUNCHER_VARIABLE,
     LauncherError,
     MnistSlurmLauncher,
     first_alternative,
-    gpu_count,
     launcher_choice,
     local_cores,
     poll_interval,
@@ -100,19 +100,25 @@ def local_launcher(requirement) -> Launcher:
     launcher.setenv("MNIST_XP_CORES", str(cores))  # the job's PyTorch threads
     set_job_environment(launcher, cores)
 
-    if requirement.accelerators and gpu_count() == 0:
+    gpus = machine_gpus()
+    if requirement.accelerators and gpus:
+        # Each job gets GPUs of its own, in turn (else all would use cuda:0)
+        asked = min(len(requirement.accelerators), len(gpus))
+        launcher.addListener(GpuAllocator(connector, gpus, asked))
+    elif requirement.accelerators:
         s = "s" if cores > 1 else ""
         logger.warning(
             "The requirement asks for a GPU but this machine has none:"
             f" the jobs will run on the CPU ({cores} core{s} each)"
         )
-    elif not requirement.accelerators:
+    else:
         launcher.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU asked: none taken
     return launcher
 
 
 def slurm_launcher(requirement, binpath: str = "/usr/bin") -> Launcher:
-    """Submits every job with sbatch, asking for what the requirement needs"""
+    """Submits every job with sbatch, asking for what the requirement needs,
+    and follows it with sacct, waiting while SLURM does not answer"""
     # No launcherenv: sbatch gets the experiment's whole environment, SBATCH_*
     # (partition, account, QOS...) and SLURM_CONF included
     options = slurm_options(requirement)

@@ -8,7 +8,11 @@ experimaestro's loading API (the job configurations, the experiment's tag map
 and the job states), and prints one table: a row per grid point with its tags,
 the state of its Learn and Evaluate jobs, its validation and test accuracy and
 loss, its training time and its job folders, best test accuracy first. Failed
-or unfinished points are kept, with their state and NaN metrics.
+or unfinished points are kept, with their state and NaN metrics. When the
+``seed`` tag takes several values (e.g. ``seeds.yaml``), it prints instead one
+row per grid point of the other tags: the seeds done (``n_seeds``), the mean
+and std of each metric over them, and the seeds that failed or are unfinished
+(:mod:`mnist_xp.seeds`).
 
 Options (and defaults):
 
@@ -26,10 +30,14 @@ Options (and defaults):
 
 Files written in the output folder:
 
-- ``results.csv``: the table, full precision, absolute job folders;
+- ``results.csv``: the table, one row per job pair (also with several
+  seeds), full precision, absolute job folders;
 - ``results.md``: the table as printed (Markdown);
+- ``results_by_point.csv``: with several seeds only, the printed table of
+  means and stds, full precision;
 - ``test_accuracy.png``: test accuracy against each swept parameter, one line
-  per combination of the other swept parameters;
+  per combination of the other swept parameters (with several seeds: the
+  mean, with ± std error bars);
 - ``curves.png``: validation accuracy and loss over the training steps of every
   Learn job, read from its TensorBoard event files;
 - ``tensorboard/``: one link per Learn job, named by its tags (e.g.
@@ -40,7 +48,8 @@ The experiment (:func:`mnist_xp.experiment.run`) calls :func:`analyze` when
 its jobs are over: the table it prints and the files it writes are the ones
 this command gives. The parts live in :mod:`mnist_xp.run_jobs` (the jobs of
 the run), :mod:`mnist_xp.results_table` (the table and its files),
-:mod:`mnist_xp.figures` and :mod:`mnist_xp.tensorboard_files`.
+:mod:`mnist_xp.seeds` (the table over seeds), :mod:`mnist_xp.figures` and
+:mod:`mnist_xp.tensorboard_files`.
 """
 
 import argparse
@@ -52,7 +61,8 @@ from experimaestro.settings import get_workspace
 
 from .configure import WORKSPACE_ID
 from .figures import plot_curves, plot_test_accuracy
-from .results_table import experiment_table, failed_points, print_table, write_table
+from .results_table import experiment_table, failed_points, format_table, write_table
+from .seeds import by_point, format_by_point, several_seeds, write_by_point
 from .tensorboard_files import link_tensorboard
 
 # failed_points is re-exported: experiment.py imports it from here
@@ -83,18 +93,23 @@ def analyze(
     figures: bool = True,
 ) -> pd.DataFrame:
     """Prints the table of a run (:func:`experiment_table`,
-    :func:`print_table`) and writes the CSV, the Markdown, the two figures
-    (unless ``figures`` is False: matplotlib takes 2 to 3 s) and the
+    :func:`format_table`; with several seeds, :func:`by_point`,
+    :func:`format_by_point`) and writes the CSV files, the Markdown, the two
+    figures (unless ``figures`` is False: matplotlib takes 2 to 3 s) and the
     TensorBoard links (unless ``tensorboard`` is False) into ``output``
     (default: :func:`default_output`), then prints their paths
 
-    :return: the table
+    :return: the per-job table (one row per Learn and Evaluate pair)
     :raises FileNotFoundError, ValueError: see :func:`experiment_table`
     """
     table = experiment_table(workspace, experiment_id, run_id)
-    print_table(table)
+    points = by_point(table) if several_seeds(table) else None
+    text = format_table(table) if points is None else format_by_point(points)
+    print(text, flush=True)
     output = Path(output) if output is not None else default_output(table)
-    written = write_table(table, output)
+    written = write_table(table, output, text)
+    if points is not None:
+        written.append(write_by_point(points, output))
     if figures:
         written.append(plot_test_accuracy(table, output / "test_accuracy.png"))
         written.append(plot_curves(table, output / "curves.png"))

@@ -2,11 +2,15 @@
 
 A checkpoint holds everything needed to go on as if the job had never
 stopped: the model, the optimiser, PyTorch's random generator and the
-training state (step, last losses, time spent). See ``docs/troubleshooting.md``.
+training state (step, last losses, time spent). Every file a job writes goes
+through :func:`save_atomically`: a full disk ends the job with one line that
+names the file and the free space. See ``docs/troubleshooting.md``.
 """
 
+import errno
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -15,12 +19,66 @@ from experimaestro import GracefulTimeout
 logger = logging.getLogger(__name__)
 
 
+FULL_DISK_BELOW = 1 << 20
+"""Free bytes under which a failed write is put down to a full disk (torch's
+writer loses the system's error: it raises a RuntimeError that says nothing)"""
+
+
 def save_atomically(content, path: Path):
-    """``torch.save`` to a temporary file, then renamed: a crash mid-write
-    leaves the previous file whole, never a truncated one"""
+    """Writes ``content`` (a ``str`` as text, anything else with ``torch.save``)
+    to a temporary file, then renames it: a crash mid-write leaves the previous
+    file whole, never a truncated one. A full disk ends the job (see
+    :func:`stop_for_full_disk`)"""
     temporary = path.with_name(f"{path.name}.tmp")
-    torch.save(content, temporary)
-    os.replace(temporary, path)  # atomic on POSIX file systems
+    try:
+        if isinstance(content, str):
+            temporary.write_text(content)
+        else:
+            torch.save(content, temporary)
+    except (OSError, RuntimeError) as error:
+        if not disk_is_full(error, path.parent):
+            temporary.unlink(missing_ok=True)
+            raise
+    else:
+        os.replace(temporary, path)  # atomic on POSIX file systems
+        return
+    # Out of the except block, the error is gone and with it torch's writer,
+    # which closes the file: removing it now gives its space back
+    temporary.unlink(missing_ok=True)
+    stop_for_full_disk(path)
+
+
+def disk_is_full(error: BaseException, folder: Path) -> bool:
+    """Whether a write into ``folder`` failed for want of space: the error (or
+    the one it arose from) says so, or almost nothing is left free"""
+    cause = error
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        cause = cause.__context__
+    return shutil.disk_usage(folder).free < FULL_DISK_BELOW
+
+
+def stop_for_full_disk(path: Path):
+    """Ends the job with one line in its log naming ``path`` and the free space,
+    and no traceback: experimaestro marks a job that exits with status 1 failed"""
+    free = shutil.disk_usage(path.parent).free
+    logger.error(
+        "No space left to write %s (%s free on its disk): free some space, then"
+        " run the experiment again (a Learn job goes on from its last checkpoint)",
+        path,
+        in_words(free),
+    )
+    raise SystemExit(1)
+
+
+def in_words(size: float) -> str:
+    """A number of bytes, e.g. ``"12.0 KiB"``"""
+    units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
+    power = 0
+    while size >= 1024 and power + 1 < len(units):
+        size, power = size / 1024, power + 1
+    return f"{size:.0f} bytes" if power == 0 else f"{size:.1f} {units[power]}"
 
 
 def save_checkpoint(path: Path, model, optimizer, state: dict):

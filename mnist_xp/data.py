@@ -15,7 +15,7 @@ from datamaestro.definitions import Dataset, dataset
 from datamaestro.download import FolderResource
 from experimaestro import Meta, Param
 
-from .mnist_files import fetch_mnist
+from .mnist_files import fetch_mnist, verify_split
 
 if TYPE_CHECKING:
     # torchvision takes seconds to import: only the jobs that read images do
@@ -44,6 +44,8 @@ class MNISTLabelledImages(LabelledImages):
     def torchvision_dataset(self, **kwargs) -> "MNIST":
         from torchvision.datasets import MNIST
 
+        # A file damaged since the experiment checked it fails the job here
+        verify_split(self.root, self.train)
         return MNIST(self.root, train=self.train, download=False, **kwargs)
 
 

@@ -4,23 +4,22 @@
 :class:`Configuration`, then calls :func:`run`.
 """
 
-import itertools
-
 from experimaestro import RunMode, tag
 from experimaestro.experiments import ConfigurationBase, configuration
 from experimaestro.experiments.cli import ExperimentHelper
+from experimaestro.experiments.grid import GridSearch
 from experimaestro.launcherfinder import find_launcher
 from experimaestro.scheduler.experiment import FailedExperiment
 
 from .analyze import analyze, failed_points
 from .data import MNISTDataset
+from .export_action import export_best_model
+from .grid import combinations, read_grid
 from .learn import CNN, Evaluate, Learn
 from .mnist_files import prepare_mnist
 from .speed import exit_quickly
-from .validation import check_configuration
-
-GRID = ("n_layers", "hidden_dim", "kernel_size")
-"""The keys that hold lists of values: one job per combination"""
+from .tensorboard_service import tensorboard_service
+from .validation import check_configuration, check_sizes
 
 
 @configuration()
@@ -28,22 +27,25 @@ class Configuration(ConfigurationBase):
     """What the YAML file holds besides experimaestro's own keys (``id``,
     ``title``, ``module``...); the allowed values are in validation.py"""
 
-    # The grid: lists of values
-    n_layers: list[int]
+    # The grid: a value, a list, a range... (grid.py); one job per combination
+    n_layers: GridSearch[int]
     """Values of CNN.n_layers to try (convolution blocks)"""
 
-    hidden_dim: list[int]
+    hidden_dim: GridSearch[int]
     """Values of CNN.hidden_dim to try (channels per convolution)"""
 
-    kernel_size: list[int]
+    kernel_size: GridSearch[int]
     """Values of CNN.kernel_size to try (kernel side, in pixels)"""
+
+    lr: GridSearch[float]
+    """Values of Learn.lr to try (learning rates of Adam)"""
+
+    seed: GridSearch[int]
+    """Values of Learn.seed to try: each seed is a job of its own"""
 
     # The same for every job
     epochs: int
     """Learn.epochs: passes over the training images"""
-
-    lr: float
-    """Learn.lr: learning rate of Adam"""
 
     batch_size: int
     """Learn.batch_size: images per optimisation step"""
@@ -53,9 +55,6 @@ class Configuration(ConfigurationBase):
 
     n_validation: int
     """Learn.n_validation: training images held out for validation"""
-
-    seed: int
-    """Learn.seed: another seed gives other jobs"""
 
     checkpoint_every: int
     """Learn.checkpoint_every: steps between two checkpoints"""
@@ -73,27 +72,29 @@ class Configuration(ConfigurationBase):
 def run(helper: ExperimentHelper, cfg: Configuration):
     """Learns and evaluates one CNN per combination of the grid's values, then
     prints their test results, best first"""
-    check_configuration(cfg, GRID)  # a clear message, before any job is submitted
+    grid = read_grid(cfg)  # the values to try for each key, checked
+    check_configuration(cfg, tuple(grid))  # a clear message before any job is submitted
     launcher = find_launcher(cfg.launcher, tags=["slurm"])  # see launchers.py
     mnist = prepare_mnist(MNISTDataset)  # downloaded (or copied) once, and checked
+    check_sizes(cfg, mnist.train)  # a batch fits in the images left for training
+    # TensorBoard, to start from the web UI, the TUI or `experiments services`
+    tensorboard = helper.xp.add_service(tensorboard_service(helper.xp))
 
-    for n_layers, hidden_dim, kernel_size in itertools.product(
-        cfg.n_layers, cfg.hidden_dim, cfg.kernel_size
-    ):
+    for point in combinations(grid):  # e.g. {"n_layers": 1, "hidden_dim": 32, ...}
         # tag(): shown in job listings and kept with the results
         model = CNN.C(
-            n_layers=tag(n_layers),
-            hidden_dim=tag(hidden_dim),
-            kernel_size=tag(kernel_size),
+            n_layers=tag(point["n_layers"]),
+            hidden_dim=tag(point["hidden_dim"]),
+            kernel_size=tag(point["kernel_size"]),
         )
         learn = Learn.C(
             data=mnist.train,
             model=model,
+            lr=tag(point["lr"]),
+            seed=tag(point["seed"]),
             epochs=cfg.epochs,
-            lr=cfg.lr,
             batch_size=cfg.batch_size,
             n_validation=cfg.n_validation,
-            seed=cfg.seed,
             n_val=cfg.n_val,
             checkpoint_every=cfg.checkpoint_every,
             time_margin=cfg.time_margin,
@@ -101,10 +102,14 @@ def run(helper: ExperimentHelper, cfg: Configuration):
         # submit() returns what Learn.__submit__ gives: the parameters' loader...
         load_parameters = learn.submit(launcher=launcher)
         # ... which runs first in the Evaluate job
-        Evaluate.C(data=mnist.test, model=model).submit(
-            launcher=launcher, init_tasks=[load_parameters]
-        )
+        evaluate = Evaluate.C(data=mnist.test, model=model)
+        # Evaluate has no lr or seed: tag them, so that it is told apart too
+        evaluate.tag("lr", point["lr"]).tag("seed", point["seed"])
+        evaluate.submit(launcher=launcher, init_tasks=[load_parameters])
+        tensorboard.add(learn, learn.tensorboard_path)  # a run named by its tags
 
+    # `experimaestro experiments actions run` copies the best model out
+    helper.xp.add_action(export_best_model(helper.xp))
     helper.xp.wait()
     show_results(helper.xp, cfg.figures)
 
@@ -117,7 +122,7 @@ def show_results(xp, figures: bool):
     table = analyze(
         xp.workspace.path, xp.name, xp.run_id, output=xp.resultspath, figures=figures
     )
-    exit_quickly()
+    exit_quickly()  # skip Python's slow final clean-up (speed.py)
     if failed := failed_points(table):
         raise FailedExperiment(
             f"{len(failed)} of {len(table)} grid points failed:\n" + "\n".join(failed)

@@ -8,6 +8,7 @@ import pandas as pd
 
 from .results_table import labels, tag_columns
 from .run_jobs import point_label
+from .seeds import by_point, seeds, several_seeds
 from .tensorboard_files import learning_curves
 
 
@@ -25,23 +26,28 @@ def new_figure(columns: int):
 def accuracy_panels(table: pd.DataFrame) -> list[tuple]:
     """What :func:`plot_test_accuracy` draws: one panel per swept parameter
     (a tag with more than one value), or a single panel of the grid points
-    when none is swept
+    when none is swept. With several seeds, the seed is not a parameter: a
+    grid point is a combination of the other tags (see :func:`by_point`),
+    drawn at its mean over the seeds done, with its std
 
     :return: ``(x label, tick labels, lines, legend title)`` per panel, where
-        ``lines`` is a list of ``(label, x positions, test accuracies)``
+        ``lines`` is a list of ``(label, x positions, test accuracies,
+        stds)``, ``stds`` being None with a single seed
     """
+    if several_seeds(table):
+        table, accuracy, spread = by_point(table), "test_accuracy_mean", True
+    else:
+        accuracy, spread = "test_accuracy", False
+
+    def line(label: str, x: list, rows: pd.DataFrame) -> tuple:
+        stds = list(rows.test_accuracy_std) if spread else None
+        return (label, x, list(rows[accuracy]), stds)
+
     names = tag_columns(table)
     swept = [name for name in names if table[name].nunique() > 1]
     if not swept:
         points = labels(table)
-        return [
-            (
-                "grid point",
-                points,
-                [("", list(range(len(points))), list(table.test_accuracy))],
-                "",
-            )
-        ]
+        return [("grid point", points, [line("", list(range(len(points))), table)], "")]
     panels = []
     for parameter in swept:
         values = sorted(table[parameter].unique())
@@ -52,31 +58,24 @@ def accuracy_panels(table: pd.DataFrame) -> list[tuple]:
         for key, group in groups:
             key = key if isinstance(key, tuple) else (key,)
             group = group.sort_values(parameter)
-            lines.append(
-                (
-                    point_label(dict(zip(others, key))),
-                    [position[value] for value in group[parameter]],
-                    list(group.test_accuracy),
-                )
-            )
+            x = [position[value] for value in group[parameter]]
+            lines.append(line(point_label(dict(zip(others, key))), x, group))
         panels.append((parameter, [str(v) for v in values], lines, ", ".join(others)))
     return panels
 
 
-def plot_test_accuracy(table: pd.DataFrame, path: Path) -> Path:
-    """Writes a PNG of the test accuracy against each swept parameter: one
-    panel per parameter, its values evenly spaced on the x axis, one line
-    per combination of the other swept parameters (see
-    :func:`accuracy_panels`). Points without a test accuracy (failed,
-    unfinished) are marked with a red cross on the x axis.
-
-    :return: ``path``
-    """
+def accuracy_figure(table: pd.DataFrame):
+    """The figure of :func:`plot_test_accuracy` (a matplotlib ``Figure``)"""
     panels = accuracy_panels(table)
     figure, axes = new_figure(len(panels))
     for axis, (parameter, ticks, lines, legend) in zip(axes, panels):
-        for label, x, accuracy in lines:
-            axis.plot(x, accuracy, marker="o", label=label or None)
+        for label, x, accuracy, stds in lines:
+            if stds is None:
+                axis.plot(x, accuracy, marker="o", label=label or None)
+            else:  # mean and std over the seeds
+                axis.errorbar(
+                    x, accuracy, yerr=stds, marker="o", capsize=4, label=label or None
+                )
             missing = [p for p, a in zip(x, accuracy) if math.isnan(a)]
             axis.plot(
                 missing,
@@ -95,10 +94,28 @@ def plot_test_accuracy(table: pd.DataFrame, path: Path) -> Path:
         axis.grid(alpha=0.3)
         if legend:
             axis.legend(fontsize="small", title=legend)
-    if table.test_accuracy.isna().any():
-        figure.suptitle(
-            "red ×: no test accuracy (failed or unfinished)", fontsize="small"
-        )
+    notes = []
+    if several_seeds(table):
+        notes.append(f"mean ± std over {len(seeds(table))} seeds (those done)")
+    crossed = [a for _, _, lines, _ in panels for _, _, y, _ in lines for a in y]
+    if any(math.isnan(a) for a in crossed):
+        notes.append("red ×: no test accuracy (failed or unfinished)")
+    if notes:
+        figure.suptitle("; ".join(notes), fontsize="small")
+    return figure
+
+
+def plot_test_accuracy(table: pd.DataFrame, path: Path) -> Path:
+    """Writes a PNG of the test accuracy against each swept parameter: one
+    panel per parameter, its values evenly spaced on the x axis, one line
+    per combination of the other swept parameters (see
+    :func:`accuracy_panels`); with several seeds, their mean with ± std
+    error bars. Points without a test accuracy (failed, unfinished; with
+    seeds: none done) are marked with a red cross on the x axis.
+
+    :return: ``path``
+    """
+    figure = accuracy_figure(table)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)

@@ -1,6 +1,7 @@
 """The machinery behind ``launchers.py``: asking SLURM whether it answers,
-turning a requirement into sbatch options, the jobs' environment, and a fix
-of experimaestro's SLURM job scripts. See ``docs/launchers.md``.
+turning a requirement into sbatch options, the jobs' environment, a fix of
+experimaestro's SLURM job scripts, and a SLURM launcher that waits while
+SLURM does not answer (``slurm_polling.py``). See ``docs/launchers.md``.
 
 Imported by ``launchers.py`` only; imports nothing of the tutorial.
 """
@@ -23,6 +24,8 @@ from experimaestro.launchers.slurm import (
     SlurmScriptBuilder,
 )
 
+from mnist_xp.slurm_polling import PatientConnector
+
 logger = logging.getLogger("xpm.launchers")
 
 LAUNCHER_VARIABLE = "MNIST_XP_LAUNCHER"
@@ -32,6 +35,13 @@ LAUNCHER_CHOICES = ("auto", "local", "slurm")
 
 POLL_VARIABLE = "MNIST_XP_SLURM_POLL"
 """Environment variable: seconds between two ``sacct`` calls"""
+
+REPORT_VARIABLE = "MNIST_XP_SLURM_REPORT"
+"""Environment variable: seconds between two log lines saying that SLURM
+still does not answer"""
+
+REPORT_DEFAULT = 300
+"""Seconds between two such lines when ``MNIST_XP_SLURM_REPORT`` is not set"""
 
 PROBE_TIMEOUT = 10
 """Seconds ``scontrol ping`` may take before the controller counts as silent"""
@@ -64,16 +74,6 @@ def first_alternative(requirement) -> HostSimpleRequirement:
     return requirement.requirements[0]
 
 
-def gpu_count() -> int:
-    """Number of CUDA GPUs on this machine (0 when PyTorch sees none)"""
-    try:
-        import torch
-
-        return torch.cuda.device_count()
-    except ImportError:
-        return 0
-
-
 def set_job_environment(launcher: Launcher, cores: int):
     """Environment variables of the jobs, read before they import anything
 
@@ -97,25 +97,52 @@ def local_cores(asked: int, total: int) -> int:
     return min(max(asked, 1), max(total // 2, 1))
 
 
+def seconds_variable(variable: str, default: float, meaning: str) -> float:
+    """A positive number of seconds read from an environment variable
+
+    :param meaning: what the seconds are, for the message (``between ...``)
+    :raises LauncherError: if the variable is set to something else
+    """
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise LauncherError(
+            f"{variable}={value!r} is not allowed: give a positive number"
+            f" of seconds {meaning}"
+        )
+    return seconds
+
+
 def poll_interval() -> float:
     """Seconds between two ``sacct`` calls: ``MNIST_XP_SLURM_POLL``, else
     experimaestro's default (60)
 
     :raises LauncherError: if the variable is not a positive number
     """
-    value = os.environ.get(POLL_VARIABLE, "").strip()
-    if not value:
-        return SlurmLauncher.__init__.__kwdefaults__["interval"]
-    try:
-        interval = float(value)
-    except ValueError:
-        interval = math.nan
-    if not (math.isfinite(interval) and interval > 0):
-        raise LauncherError(
-            f"{POLL_VARIABLE}={value!r} is not allowed: give a positive number"
-            " of seconds between two sacct calls (e.g. 30)"
-        )
-    return interval
+    default = SlurmLauncher.__init__.__kwdefaults__["interval"]
+    return seconds_variable(POLL_VARIABLE, default, "between two sacct calls (e.g. 30)")
+
+
+def report_interval() -> float:
+    """Seconds between two log lines saying that SLURM still does not answer:
+    ``MNIST_XP_SLURM_REPORT``, else 300
+
+    :raises LauncherError: if the variable is not a positive number
+    """
+    meaning = "between two log lines saying that SLURM still does not answer"
+    return seconds_variable(REPORT_VARIABLE, REPORT_DEFAULT, f"{meaning} (e.g. 300)")
+
+
+def controller_problem() -> str | None:
+    """None when the SLURM controller answers ``scontrol ping``, else what
+    was tried and what it said"""
+    probe = probe_slurm()
+    return None if probe.answered else f"{probe.tried}: {probe.answer}"
 
 
 @dataclass
@@ -223,7 +250,19 @@ class MnistSlurmScriptBuilder(SlurmScriptBuilder):
 
 
 class MnistSlurmLauncher(SlurmLauncher):
-    """experimaestro's SLURM launcher, with :class:`MnistSlurmScriptBuilder`"""
+    """experimaestro's SLURM launcher, with :class:`MnistSlurmScriptBuilder`,
+    whose job watcher waits, saying so in the log, while SLURM does not
+    answer (workaround for experimaestro 2.7.0: see ``slurm_polling.py``)
+
+    :raises LauncherError: if ``MNIST_XP_SLURM_REPORT`` is not a positive
+        number
+    """
+
+    def __init__(self, *, options: SlurmOptions, interval: float, binpath: str):
+        connector = PatientConnector(interval, report_interval(), controller_problem)
+        super().__init__(
+            connector=connector, options=options, interval=interval, binpath=binpath
+        )
 
     def scriptbuilder(self):
         return MnistSlurmScriptBuilder(self)

@@ -17,12 +17,18 @@ from experimaestro import (
     ResumableTask,
     Task,
     field,
-    tqdm,
+    tqdm,  # a progress bar that experimaestro's monitors show
 )
 from torch import nn
 
-from .checkpoint import restore_checkpoint, save_checkpoint, stop_if_out_of_time
+from .checkpoint import (
+    restore_checkpoint,
+    save_atomically,
+    save_checkpoint,
+    stop_if_out_of_time,
+)
 from .data import LabelledImages
+from .gpus import best_device
 from .images import epoch_order, load_images, measure, normalise
 from .speed import exit_quickly, use_job_cores
 
@@ -80,8 +86,7 @@ class LoadParameters(LightweightTask):
     """File written by ``torch.save(model.state_dict())``"""
 
     def execute(self):
-        # map_location: parameters saved on a GPU load on a CPU-only machine;
-        # weights_only: the file holds tensors only, never code to run
+        # map_location: saved on a GPU, loads anywhere; weights_only: no code to run
         state = torch.load(self.path, map_location="cpu", weights_only=True)
         self.model.load_state_dict(state)
 
@@ -179,12 +184,12 @@ class Learn(ResumableTask):
                     if step % self.checkpoint_every == 0 or end_of_epoch:
                         state["train_seconds"] = time.monotonic() - start
                         save_checkpoint(self.checkpoint_path, model, optimizer, state)
-                        if step < total_steps:  # the last one has nothing to resume
+                        if step < total_steps:  # near a cluster time limit: resubmit
                             stop_if_out_of_time(self, self.time_margin)
 
-        torch.save(model.state_dict(), self.parameters_path)
-        self.summary_path.write_text(json.dumps(self.summary(state), indent=2))
-        exit_quickly()
+        save_atomically(model.state_dict(), self.parameters_path)
+        save_atomically(json.dumps(self.summary(state), indent=2), self.summary_path)
+        exit_quickly()  # skip Python's slow final clean-up (speed.py)
 
     def validate(self, model, validation, loss, state, writer):
         """Logs the training loss and the validation loss and accuracy"""
@@ -231,8 +236,8 @@ class Evaluate(Task):
         images, labels = load_images(self.data, device)
         results = measure(self.model.to(device), images, labels)
         logger.info("Test results: %s", results)
-        self.results_path.write_text(json.dumps(results, indent=2))
-        exit_quickly()
+        save_atomically(json.dumps(results, indent=2), self.results_path)
+        exit_quickly()  # skip Python's slow final clean-up (speed.py)
 
 
 def configure_torch(seed: int) -> torch.device:
@@ -240,6 +245,6 @@ def configure_torch(seed: int) -> torch.device:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)  # same seed, same results
     use_job_cores()  # as many threads as the cores the launcher reserved
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = best_device()  # CUDA, else Apple's MPS, else the CPU
     logger.info("Computing on %s with %d CPU threads", device, torch.get_num_threads())
     return device

@@ -2,7 +2,9 @@
 against their official MD5, before any job is submitted.
 
 Offline machines (cluster nodes often are) take the files from the folder
-named by ``MNIST_XP_MIRROR`` (the four IDX files, gzipped or not). See
+named by ``MNIST_XP_MIRROR`` (the four IDX files, gzipped or not). The copy
+that datamaestro keeps is checked again at every run, and repaired when it
+has changed; each job checks the two files it reads. See
 ``docs/troubleshooting.md`` for what each error means.
 """
 
@@ -14,6 +16,8 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
+import zlib
 from pathlib import Path
 
 from datamaestro import prepare_dataset
@@ -51,30 +55,43 @@ def md5sum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def copy_from_mirror(mirror: Path, destination: Path):
-    """Copies the four IDX files from a local folder, uncompressing ``.gz`` ones
+def copy_from_mirror(mirror: Path, destination: Path, names=None):
+    """Copies IDX files (``names``, all four by default) from a local folder,
+    uncompressing ``.gz`` ones
 
-    :raises DatasetError: if the folder or one of the files is missing
+    :raises DatasetError: if the folder or one of the files is missing, or a
+        ``.gz`` file is truncated or not gzipped
     """
     if not mirror.is_dir():
         raise DatasetError(
             f"{MIRROR_VARIABLE}={mirror} is not a folder: set it to a folder"
             " holding the four MNIST IDX files (gzipped or not)"
         )
-    for name in OFFICIAL_MD5:
+    for name in names or OFFICIAL_MD5:
         if (mirror / name).is_file():
             shutil.copyfile(mirror / name, destination / name)
         elif (mirror / f"{name}.gz").is_file():
-            with (
-                gzip.open(mirror / f"{name}.gz", "rb") as source,
-                (destination / name).open("wb") as copy,
-            ):
-                shutil.copyfileobj(source, copy)
+            gunzip(mirror / f"{name}.gz", destination / name)
         else:
             raise DatasetError(
                 f"{mirror} has neither {name} nor {name}.gz: copy the four MNIST"
                 f" IDX files there, or unset {MIRROR_VARIABLE} to download them"
             )
+
+
+def gunzip(source: Path, destination: Path):
+    """Uncompresses ``source`` into ``destination``
+
+    :raises DatasetError: naming ``source`` when it is truncated or not gzipped
+    """
+    try:
+        with gzip.open(source, "rb") as packed, destination.open("wb") as copy:
+            shutil.copyfileobj(packed, copy)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise DatasetError(
+            f"{source} is truncated or not a gzip file ({error}): replace it"
+            " with an original copy"
+        ) from None
 
 
 def download_from_internet(destination: Path):
@@ -98,35 +115,105 @@ def download_from_internet(destination: Path):
     shutil.rmtree(root)
 
 
-def verify_checksums(folder: Path):
-    """Checks each uncompressed IDX file in ``folder`` against its MD5
+def idx_folder(root: Path) -> Path:
+    """The folder of the four IDX files under ``root``, in torchvision's layout"""
+    return root / "MNIST" / "raw"
 
+
+def file_problem(path: Path, md5: str) -> str | None:
+    """What is wrong with one IDX file (missing, or another MD5), else None"""
+    if not path.is_file():
+        return "missing"
+    if (actual := md5sum(path)) != md5:
+        return f"MD5 {actual} differs from the expected {md5}"
+    return None
+
+
+def verify_checksums(folder: Path, names=None, origin=None):
+    """Checks IDX files (``names``, all four by default) in ``folder`` against
+    their MD5
+
+    :param origin: where the files were copied from (a folder), for the message
     :raises DatasetError: naming the first file whose checksum differs
     """
-    for name, md5 in OFFICIAL_MD5.items():
-        if (actual := md5sum(folder / name)) != md5:
+    for name in names or OFFICIAL_MD5:
+        if problem := file_problem(folder / name, OFFICIAL_MD5[name]):
+            source = f" (copied from {origin})" if origin else ""
             raise DatasetError(
-                f"{name}: MD5 {actual} differs from the expected {md5}; the file"
-                " is truncated or corrupted: replace it with an original copy"
+                f"{name}{source}: {problem}; the file is truncated or corrupted:"
+                " replace it with an original copy"
             )
 
 
-def fetch_mnist(raw: Path):
-    """Puts the four checked IDX files in ``raw``: from ``MNIST_XP_MIRROR`` when
-    it is set, else from the Internet"""
+def fetch_mnist(raw: Path, names=None):
+    """Puts checked IDX files (``names``, all four by default) in ``raw``:
+    from ``MNIST_XP_MIRROR`` when it is set, else from the Internet"""
     raw.mkdir(parents=True, exist_ok=True)
     if mirror := os.environ.get(MIRROR_VARIABLE):
         logger.info("Copying MNIST from %s", mirror)
-        copy_from_mirror(Path(mirror), raw)
+        copy_from_mirror(Path(mirror), raw, names)
     else:
         logger.info("Downloading MNIST")
         download_from_internet(raw)
-    verify_checksums(raw)
+    verify_checksums(raw, names, origin=mirror)
+
+
+def repair_mnist(raw: Path):
+    """Checks the prepared IDX files in ``raw`` (datamaestro takes a folder
+    that exists as complete), and fetches again those that changed
+
+    :raises MnistUnavailable: naming the file that could not be repaired
+    """
+    damaged = {}
+    for name, md5 in OFFICIAL_MD5.items():
+        if problem := file_problem(raw / name, md5):
+            damaged[name] = problem
+    if not damaged:
+        return
+    source = os.environ.get(MIRROR_VARIABLE) or "the Internet"
+    raw.mkdir(parents=True, exist_ok=True)
+    # Fetched next to the copy (same file system), then renamed over it: a
+    # job reading the old file meanwhile goes on reading it whole
+    with tempfile.TemporaryDirectory(prefix=".repair-", dir=raw.parent) as scratch:
+        try:
+            fetch_mnist(Path(scratch), list(damaged))
+        except DatasetError as error:
+            failure = error
+        else:
+            for name, problem in damaged.items():
+                os.replace(Path(scratch) / name, raw / name)
+                logger.warning("Repaired %s (%s) from %s", raw / name, problem, source)
+            return
+    # Raised outside the except block: experimaestro 2.7 shows the error an
+    # exception was raised during, even with "from None", instead of its
+    # message (raise it in the except block once experimaestro honours that)
+    files = "; ".join(f"{raw / name}: {why}" for name, why in damaged.items())
+    raise MnistUnavailable(
+        f"MNIST is not available: the prepared copy is damaged ({files}) and"
+        f" could not be fetched again: {failure}"
+    )
+
+
+def verify_split(root: Path, train: bool):
+    """Checks, in a job, the two IDX files of the training or the test part:
+    a copy damaged since the experiment checked it fails the job at once
+
+    :raises DatasetError: naming the file
+    """
+    raw = idx_folder(root)
+    prefix = "train" if train else "t10k"
+    for name, md5 in OFFICIAL_MD5.items():
+        if name.startswith(prefix) and (problem := file_problem(raw / name, md5)):
+            raise DatasetError(
+                f"{raw / name} changed after the experiment checked it ({problem}):"
+                " run the experiment again, it fetches the file again"
+            )
 
 
 def prepare_mnist(dataset):
     """Gets a datamaestro dataset ready (``prepare_dataset``), turning a
-    :class:`DatasetError` into one message, without datamaestro's traceback
+    :class:`DatasetError` into one message, without datamaestro's traceback;
+    then checks the prepared files, and repairs those that changed
 
     :raises MnistUnavailable: saying what is wrong with the files
     """
@@ -135,11 +222,14 @@ def prepare_mnist(dataset):
         # datamaestro prints the traceback of a failed download: keep it for
         # unexpected errors only, ours (DatasetError) say all there is to say
         with contextlib.redirect_stderr(log):
-            return prepare_dataset(dataset, download=True)
+            prepared = prepare_dataset(dataset, download=True)
     except DownloadError as error:
         if not isinstance(error.__cause__, DatasetError):
             sys.stderr.write(log.getvalue())
             raise
         problem = error.__cause__
+    else:
+        repair_mnist(idx_folder(dataset.FILES.path))
+        return prepared
     # Raised outside the except block, so that only our message is shown
     raise MnistUnavailable(f"MNIST is not available: {problem}")

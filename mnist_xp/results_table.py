@@ -143,7 +143,15 @@ def tag_columns(table: pd.DataFrame) -> list[str]:
 def labels(table: pd.DataFrame) -> list[str]:
     """The label (see :func:`point_label`) of each row"""
     names = tag_columns(table)
-    return [point_label(dict(zip(names, values))) for values in table[names].values]
+    # Row by row keeps each column's type: .values makes ints floats (1.0)
+    # when a tag is a float (lr)
+    rows = table[names].itertuples(index=False, name=None)
+    return [point_label(dict(zip(names, values))) for values in rows]
+
+
+def finished(table: pd.DataFrame) -> pd.Series:
+    """For each row, whether both its jobs are DONE (its metrics are there)"""
+    return (table.learn_state == "DONE") & (table.evaluate_state == "DONE")
 
 
 def failed_points(table: pd.DataFrame) -> list[str]:
@@ -164,6 +172,21 @@ def failed_points(table: pd.DataFrame) -> list[str]:
     return failed
 
 
+def number_cells(values, digits: int) -> list[str]:
+    """Numbers as the printed tables show them: ``digits`` decimals, ``nan``
+    when missing"""
+    return ["nan" if math.isnan(value) else f"{value:.{digits}f}" for value in values]
+
+
+def markdown(shown: pd.DataFrame, right: list[str]) -> str:
+    """A Markdown table of the cells of ``shown``, the ``right`` columns
+    aligned right (numbers, tags), the others left"""
+    align = ["right" if name in right else "left" for name in shown.columns]
+    return shown.astype(str).to_markdown(
+        index=False, disable_numparse=True, colalign=align
+    )
+
+
 def format_table(table: pd.DataFrame) -> str:
     """The table as :func:`print_table` prints it: a line naming the run, then
     a Markdown table (metrics rounded: accuracies and losses to 4 decimals,
@@ -171,11 +194,7 @@ def format_table(table: pd.DataFrame) -> str:
     workspace when it is known)"""
     shown = table.copy()
     for name in METRICS:
-        digits = 1 if name == "train_seconds" else 4
-        shown[name] = [
-            "nan" if math.isnan(value) else f"{value:.{digits}f}"
-            for value in table[name]
-        ]
+        shown[name] = number_cells(table[name], 1 if name == "train_seconds" else 4)
     workspace = table.attrs.get("workspace")
     if workspace:
         for name in FOLDERS:
@@ -183,17 +202,10 @@ def format_table(table: pd.DataFrame) -> str:
                 os.path.relpath(folder, workspace) if folder else ""
                 for folder in table[name]
             ]
-    names = tag_columns(table)
-    align = [
-        "right" if name in METRICS or name in names else "left"
-        for name in shown.columns
-    ]
-    markdown = shown.astype(str).to_markdown(
-        index=False, disable_numparse=True, colalign=align
-    )
+    text = markdown(shown, [*METRICS, *tag_columns(table)])
     if "experiment" not in table.attrs:
-        return markdown
-    done = sum((table.learn_state == "DONE") & (table.evaluate_state == "DONE"))
+        return text
+    done = sum(finished(table))
     failed = len(failed_points(table))
     title = (
         f"{table.attrs['experiment']}, run {table.attrs['run']}:"
@@ -201,7 +213,7 @@ def format_table(table: pd.DataFrame) -> str:
         f" {len(table) - done - failed} unfinished"
         f" (job folders relative to the workspace {workspace})"
     )
-    return f"{title}\n\n{markdown}"
+    return f"{title}\n\n{text}"
 
 
 def print_table(table: pd.DataFrame):
@@ -210,16 +222,18 @@ def print_table(table: pd.DataFrame):
     print(format_table(table), flush=True)
 
 
-def write_table(table: pd.DataFrame, output: Path) -> list[Path]:
+def write_table(
+    table: pd.DataFrame, output: Path, text: str | None = None
+) -> list[Path]:
     """Writes ``results.csv`` (full precision, absolute folders, NaN as an
-    empty cell) and ``results.md`` (as printed) into ``output`` (made if
-    needed)
+    empty cell) and ``results.md`` (``text``, by default the table as
+    :func:`format_table` prints it) into ``output`` (made if needed)
 
     :return: the two paths
     """
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    csv, markdown = output / "results.csv", output / "results.md"
+    csv, markdown_file = output / "results.csv", output / "results.md"
     table.to_csv(csv, index=False)
-    markdown.write_text(format_table(table) + "\n")
-    return [csv, markdown]
+    markdown_file.write_text((format_table(table) if text is None else text) + "\n")
+    return [csv, markdown_file]

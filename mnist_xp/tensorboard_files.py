@@ -77,8 +77,9 @@ def link_tensorboard(table: pd.DataFrame, folder: Path) -> list[Path]:
     links = []
     for label, target in table.attrs.get("tensorboard", {}).items():
         state = states.get(label, "")
-        if not Path(target).is_dir() and (state == "DONE" or state.startswith("FAIL")):
-            continue  # the job is over and logged nothing
+        logged = any(Path(target).glob("events.out.tfevents.*"))
+        if not logged and (state == "DONE" or state.startswith("FAIL")):
+            continue  # the job is over and logged nothing (the service may make the folder)
         link = folder / label
         link.symlink_to(os.path.relpath(target, folder), target_is_directory=True)
         links.append(link)

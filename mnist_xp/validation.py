@@ -4,16 +4,35 @@ experimaestro 2.7 checks the types of the YAML values but accepts unknown
 keys silently (a typo such as ``hidden_dims`` would run the default grid) and
 any number: here every key and value is checked, and a bad one stops the
 experiment with one message naming the key, the value and what is allowed.
-The allowed values of each setting are stated here, and only here.
+The allowed values of each setting are stated here, and only here: in
+:data:`RULES`, :data:`QUANTITIES` (the launcher requirement) and
+:func:`check_sizes` (the limits that depend on the data).
+
+Importing this module (experiment.py does) makes ``run-experiment`` check the
+keys before it builds the Configuration: see :func:`validate_known_keys`.
 """
 
+import difflib
 import math
+import re
 from pathlib import Path
 
 import attr
 from arpeggio import NoMatch
 from experimaestro.exceptions import HandledException
+from experimaestro.experiments import cli
 from experimaestro.launcherfinder.parser import parse
+from experimaestro.launcherfinder.registry import LauncherRegistry
+from experimaestro.utils.config import validate_attrs
+
+from .configure import LAUNCHERS
+from .launcher_support import (
+    LAUNCHER_VARIABLE,
+    LauncherError,
+    launcher_choice,
+    poll_interval,
+    report_interval,
+)
 
 
 def positive_integer(value) -> bool:
@@ -42,23 +61,35 @@ RULES = {
 """For each key: a test that its value (each value, for a list) must pass,
 and what is allowed, in words"""
 
+QUANTITIES = {
+    "cores": "a job needs 1 core or more",
+    "mem": "give a positive size, e.g. mem=4G, or leave mem out",
+    "duration": "give a positive duration, e.g. duration=2h",
+    "*": "experimaestro 2.7 would ask for 1 GPU; give *1 or more, or no GPU",
+}
+"""What is allowed for each quantity of the launcher requirement, which must
+not be zero (the parser takes any number of digits)"""
+
+TRAIN_IMAGES = Path("MNIST", "raw", "train-images-idx3-ubyte")
+"""The training images' IDX file, in the folder of the prepared data
+(torchvision's layout)"""
+
 
 class ConfigurationError(HandledException):
     """A value of the YAML configuration is missing, unknown or not allowed"""
 
 
 def check_configuration(cfg, grid: tuple[str, ...]):
-    """Stops with one clear message if a key or a value is not allowed
+    """Stops with one clear message if a key, a value or a launcher setting
+    is not allowed
 
     :param cfg: the experiment's configuration, as experimaestro read it
     :param grid: the keys that hold lists of values to sweep
     :raises ConfigurationError: naming the key, its value and what is allowed
+    :raises LauncherError: for a launcher environment variable or set-up that
+        cannot work
     """
-    allowed = {field.name for field in attr.fields(type(cfg))}
-    for key in sorted((given_keys() or set()) - allowed):
-        raise ConfigurationError(
-            f"{key}: unknown key. Allowed keys: {', '.join(sorted(allowed))}"
-        )
+    check_keys(type(cfg))  # (already done by run-experiment, see below)
 
     def fail(key, value, allowed):
         raise ConfigurationError(f"{key}: {value!r} is not allowed ({allowed})")
@@ -72,16 +103,110 @@ def check_configuration(cfg, grid: tuple[str, ...]):
             if not test(value):
                 fail(key, value, words)
     if problem := requirement_problem(cfg.launcher):
-        fail("launcher", cfg.launcher, f"{problem}; e.g. 'duration=2h & cpu(cores=2)'")
+        fail("launcher", cfg.launcher, problem)
+    poll_interval()  # MNIST_XP_SLURM_POLL, even when the jobs run on this machine
+    report_interval()  # MNIST_XP_SLURM_REPORT, likewise
+    check_launchers_file()
+
+
+def check_sizes(cfg, train):
+    """Stops if a batch does not fit in the training images left once the
+    validation images are held out (no training step would be made)
+
+    :param train: the prepared training images, whose ``root`` folder holds
+        :data:`TRAIN_IMAGES`
+    :raises ConfigurationError: naming ``batch_size`` or ``n_validation``
+    """
+    with (Path(train.root) / TRAIN_IMAGES).open("rb") as fp:
+        n_images = int.from_bytes(fp.read(8)[4:], "big")  # IDX: magic, count
+    batch, held_out = cfg.batch_size, cfg.n_validation
+    if batch <= n_images - held_out:
+        return
+    # Blame the value that is out of the ordinary: most held out, or the batch
+    if batch < n_images and (held_out >= n_images or held_out > n_images // 2):
+        allowed = (
+            f"the held-out images must leave one batch (batch_size={batch}) of"
+            f" the {n_images:,} training images: at most {n_images - batch:,}"
+        )
+        key, value = "n_validation", held_out
+    else:
+        left = n_images - held_out
+        allowed = (
+            f"a batch must fit in the training images left once n_validation="
+            f"{held_out} are held out of {n_images:,}"
+            + (f": at most {left:,}" if left >= 1 else "")
+        )
+        key, value = "batch_size", batch
+    raise ConfigurationError(f"{key}: {value!r} is not allowed ({allowed})")
 
 
 def requirement_problem(requirement: str) -> str | None:
-    """Why experimaestro cannot parse a requirement string (None if it can)"""
+    """Why a requirement string cannot work (None if it can): experimaestro
+    cannot parse it, or a quantity is zero"""
     try:
         parse(requirement)
     except (NoMatch, ValueError) as error:  # bad syntax, memory without unit
-        return str(error)
+        return f"{error}; e.g. 'duration=2h & cpu(cores=2)'"
+    # The parsed requirement holds 0 for "not given" as for "0", and "*0"
+    # gives one GPU: the quantities are read from the string (its syntax is
+    # right: each is digits, after "cores=", "mem=", "duration=" or "*")
+    quantity = r"(cores|mem|duration)\s*=\s*(\d+)[A-Za-z]*|(\*)\s*(\d+)"
+    for match in re.finditer(quantity, requirement):
+        name, digits = (match[1], match[2]) if match[1] else (match[3], match[4])
+        if int(digits) == 0:
+            return f"{match[0]} is zero: {QUANTITIES[name]}"
     return None
+
+
+def check_launchers_file():
+    """With ``MNIST_XP_LAUNCHER=slurm``, stops unless experimaestro uses this
+    repository's ``launchers.py`` (or a file that reads the variable too):
+    any other, or none, would run the jobs on this machine without a word
+
+    :raises LauncherError: saying which file experimaestro reads, and what to run
+    """
+    if launcher_choice() != "slurm":
+        return
+    registry = LauncherRegistry.instance()  # what find_launcher() will use
+    path = LauncherRegistry.CURRENT_CONFIG_DIR / "launchers.py"
+    function = registry.find_launcher_fn
+    if function is not None and (
+        path.resolve() == LAUNCHERS
+        or launcher_choice in getattr(function, "__globals__", {}).values()
+    ):
+        return
+    if not path.is_file():
+        found = f"there is no {path}"
+    elif function is None:
+        found = f"{path} has no find_launcher function"
+    else:
+        found = f"{path} is not this repository's launchers.py"
+    yours = (
+        " (it keeps a file of yours: merge the two find_launcher functions by"
+        " hand, or move yours away first)"
+        if path.exists()
+        else ""
+    )
+    raise LauncherError(
+        f"{LAUNCHER_VARIABLE}=slurm, but {found}: experimaestro would run the"
+        f" jobs on this machine. Run `python -m mnist_xp.configure` to link"
+        f" {path} to {LAUNCHERS}{yours}"
+    )
+
+
+def check_keys(schema):
+    """Stops if the user wrote a key that ``schema`` (the Configuration class)
+    does not have, suggesting the closest one
+
+    :raises ConfigurationError: naming the first unknown key
+    """
+    allowed = {field.name for field in attr.fields(schema)}
+    for key in sorted((given_keys() or set()) - allowed):
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigurationError(
+            f"{key}: unknown key{hint}. Allowed keys: {', '.join(sorted(allowed))}"
+        )
 
 
 def given_keys() -> set[str] | None:
@@ -89,17 +214,18 @@ def given_keys() -> set[str] | None:
     ``-c`` options), read again with experimaestro's own loader, since it
     drops unknown keys; None outside ``experimaestro run-experiment``
 
+    :raises ConfigurationError: for a ``-c`` option without ``=``
+
     Workaround for experimaestro 2.7.0, which accepts unknown keys silently:
     delete once ``run-experiment`` refuses them itself.
     """
     import click
-    from experimaestro.experiments.cli import ConfigurationLoader
     from experimaestro.utils.config import from_dotlist
 
     context = click.get_current_context(silent=True)
     if context is None or "yaml_file" not in context.params:
         return None
-    loader = ConfigurationLoader()
+    loader = cli.ConfigurationLoader()
     for path in (
         *context.params["pre_yaml"],
         context.params["yaml_file"],
@@ -107,4 +233,24 @@ def given_keys() -> set[str] | None:
     ):
         loader.load(Path(path))
     keys = {key for content in loader.yamls for key in content}
+    for item in context.params["extra_conf"]:
+        if "=" not in item:  # experimaestro would only warn, and ignore it
+            raise ConfigurationError(f"-c {item}: give key=value, e.g. -c epochs=2")
     return keys | set(from_dotlist(context.params["extra_conf"]))
+
+
+def validate_known_keys(schema, configuration: dict):
+    """experimaestro's ``validate_attrs``, after :func:`check_keys`
+
+    Workaround for experimaestro 2.7.0, whose ``run-experiment`` builds the
+    Configuration (``cli.validate_attrs``) before calling ``run()``: a
+    misspelled required key (``hidden_dims`` for ``hidden_dim``) gave
+    pydantic's "hidden_dim Field required" only, never naming the typo. It
+    prints our message after "Error in configuration:". Delete this function
+    and the line below it once ``run-experiment`` refuses unknown keys.
+    """
+    check_keys(schema)
+    return validate_attrs(schema, configuration)
+
+
+cli.validate_attrs = validate_known_keys  # (the name run-experiment calls)

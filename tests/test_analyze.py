@@ -23,7 +23,9 @@ GRID_YAML = REPO / "tests" / "grid.yaml"
 TOO_BIG = 10_000_000_000_000
 """hidden_dim of the points that cannot run (tests/grid.yaml)"""
 
-TAGS = ["n_layers", "hidden_dim", "kernel_size"]
+TAGS = ["n_layers", "hidden_dim", "kernel_size", "lr", "seed"]
+REST = "lr=0.001,seed=0"
+"""The tags of lr and seed, the same for every point of tests/grid.yaml"""
 SCALARS = {"train/loss", "validation/loss", "validation/accuracy"}
 CADENCE = [20, 40, 60, 80, 100, 120, 124]
 """Validation steps of the sample: n_val 20, 62 steps per epoch, 2 epochs"""
@@ -62,16 +64,16 @@ def test_the_experiment_fails_naming_the_failed_points(grid):
     assert run.returncode == 1, run.stderr[-3000:]
     assert "2 of 4 grid points failed" in run.stderr
     for n_layers in (1, 2):
-        label = f"n_layers={n_layers},hidden_dim={TOO_BIG},kernel_size=3"
+        label = f"n_layers={n_layers},hidden_dim={TOO_BIG},kernel_size=3,{REST}"
         assert f"{label}: learn FAIL, evaluate FAIL (dependency)" in run.stderr
-    assert "hidden_dim=8,kernel_size=3:" not in run.stderr
+    assert f"hidden_dim=8,kernel_size=3,{REST}:" not in run.stderr
 
 
 def test_one_row_per_grid_point_with_its_results(grid, table):
-    assert list(table.columns[:3]) == TAGS
+    assert list(table.columns[:5]) == TAGS
     assert len(table) == 4
     points = {tuple(row) for row in table[TAGS].itertuples(index=False)}
-    assert points == set(itertools.product([1, 2], [8, TOO_BIG], [3]))
+    assert points == set(itertools.product([1, 2], [8, TOO_BIG], [3], [0.001], [0]))
     done = table[table.hidden_dim == 8]
     assert len(done) == 2
     for row in done.itertuples():
@@ -158,9 +160,9 @@ def test_test_accuracy_figure_has_a_panel_per_swept_parameter(table):
     assert set(panels) == {"n_layers", "hidden_dim"}  # kernel_size: one value
     _, ticks, lines, legend = panels["hidden_dim"]
     assert ticks == ["8", str(TOO_BIG)] and legend == "n_layers"
-    assert [label for label, _, _ in lines] == ["n_layers=1", "n_layers=2"]
-    for _, x, accuracy in lines:
-        assert x == [0, 1]
+    assert [label for label, *_ in lines] == ["n_layers=1", "n_layers=2"]
+    for _, x, accuracy, stds in lines:
+        assert x == [0, 1] and stds is None  # one seed: no error bars
         assert not math.isnan(accuracy[0]) and math.isnan(accuracy[1])
 
 
@@ -177,8 +179,8 @@ def test_learn_event_files_hold_the_curves_at_the_validation_cadence(table):
     curves = learning_curves(table)
     accuracy = curves[curves.scalar == "validation/accuracy"]
     assert accuracy.groupby("point").step.apply(list).to_dict() == {
-        "n_layers=1,hidden_dim=8,kernel_size=3": CADENCE,
-        "n_layers=2,hidden_dim=8,kernel_size=3": CADENCE,
+        f"n_layers=1,hidden_dim=8,kernel_size=3,{REST}": CADENCE,
+        f"n_layers=2,hidden_dim=8,kernel_size=3,{REST}": CADENCE,
     }
 
 
@@ -190,8 +192,8 @@ def test_tensorboard_folder_has_one_run_per_trained_point(grid):
     runs = multiplexer.Runs()
     # The points that cannot run failed before logging anything: no link
     assert set(runs) == {
-        "n_layers=1,hidden_dim=8,kernel_size=3",
-        "n_layers=2,hidden_dim=8,kernel_size=3",
+        f"n_layers=1,hidden_dim=8,kernel_size=3,{REST}",
+        f"n_layers=2,hidden_dim=8,kernel_size=3,{REST}",
     }
     for tags in runs.values():
         assert set(tags["scalars"]) == SCALARS

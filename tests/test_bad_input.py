@@ -11,8 +11,10 @@ DEBUG = REPO / "debug.yaml"
 
 # (YAML lines added to debug.yaml, words the message must hold)
 CASES = {
-    "misspelled key": ("hidden_dims: [16]", ["hidden_dims", "unknown key"]),
-    "scalar for a list": ("n_layers: 2", ["n_layers", "valid list"]),
+    "misspelled key": (
+        "hidden_dims: [16]",
+        ["hidden_dims: unknown key (did you mean hidden_dim?)"],
+    ),
     "empty list": ("n_layers: []", ["n_layers", "non-empty list"]),
     "fractional epochs": ("epochs: 1.5", ["epochs", "1.5"]),
     "epochs in words": ("epochs: five", ["epochs", "five"]),
@@ -25,6 +27,24 @@ CASES = {
     "zero validation interval": ("n_val: 0", ["n_val", "positive"]),
     "memory without unit": ('launcher: "gpu(mem=4)"', ["launcher", "no unit"]),
     "fractional duration": ('launcher: "duration=1.5h"', ["launcher", "duration=1.5h"]),
+    # debug.yaml holds out 1,000 of the sample's 5,000 training images
+    "batch larger than the images left": (
+        "batch_size: 4500",
+        ["batch_size: 4500 is not allowed", "at most 4,000"],
+    ),
+    "validation leaving less than a batch": (
+        "n_validation: 4990",
+        ["n_validation: 4990 is not allowed", "at most 4,936"],
+    ),
+    "validation of every image": (
+        "n_validation: 5000",
+        ["n_validation: 5000 is not allowed", "5,000 training images"],
+    ),
+    "zero cores": ('launcher: "cpu(cores=0)"', ["launcher", "cores=0 is zero"]),
+    "zero duration": ('launcher: "duration=0h"', ["launcher", "duration=0h is zero"]),
+    "zero memory": ('launcher: "cpu(mem=0G)"', ["launcher", "mem=0G is zero"]),
+    "zero GPU memory": ('launcher: "cuda(mem=0G)"', ["cuda(mem=0G)", "mem=0G is zero"]),
+    "zero GPUs": ('launcher: "cuda(mem=4G)*0"', ["cuda(mem=4G)*0", "*0 is zero"]),
 }
 
 
@@ -53,9 +73,66 @@ def test_missing_value(sandbox, tmp_path):
     assert_stopped_early(sandbox, process, ["epochs", "Field required"])
 
 
+def test_misspelled_required_key(sandbox, tmp_path):
+    # Without hidden_dim, experimaestro alone says only "hidden_dim Field required"
+    lines = (REPO / "params.yaml").read_text().splitlines()
+    assert "hidden_dim:" in [line.split(" ")[0] for line in lines]
+    yaml = tmp_path / "params.yaml"
+    yaml.write_text(
+        "\n".join(
+            line.replace("hidden_dim:", "hidden_dims:", 1)
+            for line in lines
+            if not line.startswith("pythonpath:")  # "." is the repository
+        )
+        + f"\npythonpath: [{REPO}]\n"
+    )
+    process = sandbox.experiment(yaml, check=False)
+    words = ["hidden_dims: unknown key (did you mean hidden_dim?). Allowed keys:"]
+    assert_stopped_early(sandbox, process, words)
+    assert "Field required" not in process.stderr + process.stdout
+
+
+def test_bad_poll_interval_with_local_jobs(sandbox):
+    # Checked although the jobs run on this machine (MNIST_XP_LAUNCHER=local)
+    sandbox.env["MNIST_XP_SLURM_POLL"] = "0"
+    process = sandbox.experiment(DEBUG, check=False)
+    assert_stopped_early(sandbox, process, ["MNIST_XP_SLURM_POLL='0'", "positive"])
+
+
+ANOTHER_LAUNCHERS_FILE = """\
+from experimaestro.connectors.local import LocalConnector
+from experimaestro.launchers.direct import DirectLauncher
+
+
+def find_launcher(requirement, tags=()):
+    return DirectLauncher(LocalConnector.instance())
+"""
+
+
+@pytest.mark.parametrize("launchers", ["missing", "another file", "no function"])
+def test_slurm_without_the_setup(sandbox, launchers):
+    # Without this repository's launchers.py, the jobs would run here silently
+    path = sandbox.home / ".config" / "experimaestro" / "launchers.py"
+    path.unlink()
+    if launchers == "another file":
+        path.write_text(ANOTHER_LAUNCHERS_FILE)
+    elif launchers == "no function":
+        path.write_text("# find_launcher to come\n")
+    sandbox.env["MNIST_XP_LAUNCHER"] = "slurm"
+    process = sandbox.experiment(DEBUG, check=False)
+    words = ["MNIST_XP_LAUNCHER=slurm", str(path), "python -m mnist_xp.configure"]
+    assert_stopped_early(sandbox, process, words)
+
+
 def test_bad_override(sandbox):
     process = sandbox.experiment(DEBUG, "-c", "epochs=five", check=False)
     assert_stopped_early(sandbox, process, ["epochs", "five"])
+
+
+def test_override_without_value(sandbox):
+    # experimaestro alone would warn, then run with the epochs of the file
+    process = sandbox.experiment(DEBUG, "-c", "epochs", check=False)
+    assert_stopped_early(sandbox, process, ["-c epochs: give key=value"])
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ TENSORBOARD = (
     " ~/experiments/mnist-xp/experiments/MNIST_train/current/results/tensorboard"
 )
 
-POINTS = [f"n_layers={n},hidden_dim=32,kernel_size=3" for n in (1, 2)]
+POINTS = [f"n_layers={n},hidden_dim=32,kernel_size=3,lr=0.001,seed=0" for n in (1, 2)]
 """The grid points of params.yaml"""
 
 
@@ -71,7 +71,7 @@ def test_jobs_list(trained):
     jobs = listed_jobs(trained.run(LIST).stdout)
     assert len(jobs) == 4
     for n_layers in (1, 2):
-        tags = f"n_layers={n_layers} hidden_dim=32 kernel_size=3"
+        tags = f"n_layers={n_layers} hidden_dim=32 kernel_size=3 lr=0.001 seed=0"
         assert sorted(
             (state, job.split("/")[0]) for state, job, t in jobs if t == tags
         ) == [("DONE", "mnist_xp.learn.evaluate"), ("DONE", "mnist_xp.learn.learn")]

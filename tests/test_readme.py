@@ -10,7 +10,7 @@ Conventions of the pages (README.md and every docs/*.md):
   lines);
 - every command of a ```bash block appears verbatim in a test file of tests/
   or in .ci/run, unless a comment just before the block says it needs a
-  cluster, a terminal or a browser;
+  cluster;
 - relative links lead to existing files, and ``#anchor`` links to headings
   of their target (GitHub's anchors).
 """
@@ -25,7 +25,9 @@ from conftest import REAL_MNIST, REPO, SAMPLE, Sandbox
 README_PATH = REPO / "README.md"
 DOCS = sorted((REPO / "docs").glob("*.md"))
 PAGES = [README_PATH, *DOCS]
-UNRUN = ("needs a cluster", "needs a terminal", "needs a browser")
+UNRUN = ("needs a cluster",)
+"""Notes that excuse a command from being run (terminals and browsers are:
+tests/test_interfaces.py)"""
 
 
 def page_ids(pages: list[Path]) -> list[str]:

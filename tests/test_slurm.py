@@ -12,18 +12,20 @@ directory (sacct's WorkDir), which is their job folder in the sandbox.
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import random
 import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, REPO, SAMPLE_YAML, Sandbox
+from conftest import BIN, REPO, SAMPLE_YAML, Sandbox, wait_for
 
 pytestmark = pytest.mark.slurm
 
@@ -683,6 +685,165 @@ def test_failed_start_stops_what_it_started(cluster, tmp_path):
     assert up, answer
 
 
+# --- 8. SLURM stops answering during a run
+
+
+@pytest.fixture
+def daemons(cluster):
+    """``stop(NAME)`` stops one daemon of the test cluster, ``start()`` starts
+    again what is missing (running jobs go on); at the end, the cluster is
+    whole again and answers, since other tests use it"""
+    env = {**os.environ, **cluster}
+
+    def stop(name: str):
+        subprocess.run(
+            [str(STOP), name], env=env, capture_output=True, timeout=120, check=True
+        )
+
+    def start():
+        process = subprocess.run(
+            [str(START)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert process.returncode == 0, process.stderr[-3000:]
+
+    try:
+        yield stop, start
+    finally:
+        start()
+        assert running_daemons(Path(cluster.get("SLURM_TEST_DIR", SLURM_TEST_DIR)))
+        up, answer = controller_answers(cluster["SLURM_CONF"])
+        assert up, answer
+        sacct(env)  # (the accounting answers: check=True)
+
+
+@pytest.mark.parametrize("daemon", ["slurmctld", "slurmdbd"])
+def test_slurm_stops_answering_during_a_run(cluster, daemons, tmp_path, daemon):
+    """The controller is restarted, or the accounting daemon stops for 20 s,
+    while the Learn job runs: the experiment says once that SLURM stopped
+    answering and that it waits, then how long it has waited, then that SLURM
+    answers again; no error of sacct reaches the log, and the jobs end DONE"""
+    stop, start = daemons
+    sandbox = slurm_sandbox(tmp_path, cluster)
+    sandbox.env["MNIST_XP_SLURM_REPORT"] = "10"
+    yaml = tmp_path / "outage.yaml"
+    # Long enough to train through a restart of the controller (half a minute)
+    yaml.write_text(f"imports: [{SAMPLE_YAML}]\nid: MNIST_outage\nepochs: 30\n")
+    log = sandbox.experiment_log
+
+    def training():
+        logs = [job / "learn.err" for job in sandbox.jobs("learn")]
+        return logs and logs[0].is_file() and "Training on" in logs[0].read_text()
+
+    def reminders() -> list[int]:
+        return [
+            int(s)
+            for s in re.findall(r"SLURM has not answered for (\d+) s", log.read_text())
+        ]
+
+    with sandbox.background_experiment(yaml) as experiment:
+        wait_for(training, "the learning job to train", experiment)
+        stop(daemon)
+        wait_for(
+            lambda: "SLURM stopped answering" in log.read_text(),
+            "the experiment to say that SLURM stopped answering",
+            experiment,
+            60,
+        )
+        if daemon == "slurmdbd":
+            wait_for(lambda: len(reminders()) >= 2, "two reminders", experiment, 60)
+        start()
+        experiment.wait(timeout=600)
+    output = log.read_text()
+    assert experiment.returncode == 0, output[-3000:]
+
+    [stopped] = [
+        line for line in output.splitlines() if "SLURM stopped answering" in line
+    ]
+    assert "keeps waiting" in stopped, stopped
+    cause = "is DOWN" if daemon == "slurmctld" else "Problem talking to the database"
+    assert cause in stopped, stopped
+    assert output.count("SLURM answers again after") == 1, output[-3000:]
+    if daemon == "slurmdbd":
+        first, second, *_ = reminders()  # (10 s apart, at least)
+        assert first >= 10 and second >= 20, reminders()
+    # SLURM's own messages stay out of the log
+    assert not re.search(r"(?m)^(sacct|squeue|slurm_load_jobs)", output), output
+
+    jobs = sandbox.jobs("learn") + sandbox.jobs("evaluate")
+    assert len(jobs) == 2
+    for job in jobs:
+        assert list(job.glob("*.done")), f"{job} did not end DONE"
+    records = slurm_jobs(sandbox)
+    assert [record["State"] for record in records] == ["COMPLETED"] * 2, records
+    [results] = sandbox.results()
+    assert results["accuracy"] > 0.8, results
+
+
+FAKE_SACCT = """#!/bin/sh
+# sacct as on a cluster whose configuration cannot be read for a while: the
+# job is running, then {failures} calls fail, then the job has completed
+count=$(cat "{counter}" 2>/dev/null || echo 0)
+echo $((count + 1)) > "{counter}"
+if [ "$count" -eq 0 ]; then
+    echo "42|RUNNING|2026-01-01T10:00:00|Unknown|"
+elif [ "$count" -le {failures} ]; then
+    echo "sacct: fatal: Could not establish a configuration source" >&2
+    exit 1
+else
+    echo "42|COMPLETED|2026-01-01T10:00:00|2026-01-01T10:05:00|"
+fi
+"""
+
+
+def test_watcher_waits_for_sacct(tmp_path, monkeypatch, caplog, capfd):
+    """experimaestro's own job watcher, with a sacct that fails as it does
+    when the SLURM configuration cannot be read, then answers again: the job
+    ends with its state, the log says once that SLURM stopped answering, then
+    how long it has waited, then that it answers again, and sacct's errors
+    never reach the terminal. (No cluster: fake sacct, scontrol and sbatch)"""
+    bin = tmp_path / "bin"
+    bin.mkdir()
+    counter = tmp_path / "calls"
+    scripts = {
+        "sacct": FAKE_SACCT.format(failures=6, counter=counter),
+        "scontrol": "#!/bin/sh\necho 'Slurmctld(primary) at fake is UP'\n",
+        "sbatch": "#!/bin/sh\nexit 1\n",
+    }
+    for name, text in scripts.items():
+        (bin / name).write_text(text)
+        (bin / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("SLURM_CONF", raising=False)
+    monkeypatch.setenv("MNIST_XP_SLURM_POLL", "0.2")
+    monkeypatch.setenv("MNIST_XP_SLURM_REPORT", "0.5")
+    caplog.set_level(logging.INFO, logger="xpm.launchers")
+    launchers = load_launchers()
+    from experimaestro.launcherfinder.parser import parse
+    from experimaestro.launchers.slurm.base import BatchSlurmProcess
+
+    launcher = launchers.slurm_launcher(parse("cpu(cores=1)").requirements[0], bin)
+    process = BatchSlurmProcess(launcher, "42")
+    codes = []
+    waiting = threading.Thread(target=lambda: codes.append(process.wait()), daemon=True)
+    waiting.start()
+    waiting.join(timeout=60)
+    assert codes == [0], "the job did not end COMPLETED"
+    # 6 failures, 0.2 s apart: at least one reminder after 0.5 s
+    messages = [record.getMessage() for record in caplog.records]
+    [stopped] = [m for m in messages if m.startswith("SLURM stopped answering")]
+    assert "Could not establish a configuration source" in stopped, stopped
+    assert "keeps waiting" in stopped, stopped
+    assert any(m.startswith("SLURM has not answered for ") for m in messages), messages
+    assert sum(m.startswith("SLURM answers again after ") for m in messages) == 1
+    assert int(counter.read_text()) >= 8
+    assert "Could not establish" not in capfd.readouterr().err
+
+
 # --- Without the cluster: what the environment variables do
 
 
@@ -696,6 +857,52 @@ def test_poll_interval(monkeypatch):
         monkeypatch.setenv("MNIST_XP_SLURM_POLL", value)
         with pytest.raises(launchers.LauncherError, match="MNIST_XP_SLURM_POLL"):
             launchers.poll_interval()
+
+
+def test_report_interval(monkeypatch):
+    launchers = load_launchers()
+    from experimaestro.launcherfinder.parser import parse
+
+    from mnist_xp.launcher_support import report_interval  # (loaded by launchers.py)
+
+    monkeypatch.delenv("MNIST_XP_SLURM_REPORT", raising=False)
+    assert report_interval() == 300
+    monkeypatch.setenv("MNIST_XP_SLURM_REPORT", "5")
+    assert report_interval() == 5
+    monkeypatch.setenv("MNIST_XP_SLURM_REPORT", "often")
+    # Stops find_launcher, before anything is submitted
+    with pytest.raises(launchers.LauncherError, match="MNIST_XP_SLURM_REPORT='often'"):
+        launchers.slurm_launcher(parse("cpu(cores=1)").requirements[0])
+
+
+def test_sacct_looks_back_over_midnight():
+    """sacct lists the jobs of the current day unless given a start time: the
+    first call after midnight looks back to before the last answer"""
+    load_launchers()
+    from datetime import datetime
+
+    from mnist_xp.slurm_polling import PatientConnector, sacct_start
+
+    def at(text):
+        return datetime.fromisoformat(f"2026-01-02T{text}")
+
+    assert sacct_start(None, at("00:01:00")) is None  # (no answer yet)
+    assert sacct_start(at("10:00:00"), at("10:01:00")) is None
+    # The last answer came before midnight (an outage, or the last poll)
+    assert (
+        sacct_start(datetime(2026, 1, 1, 22), at("02:00:00")) == "2026-01-01T21:50:00"
+    )
+    assert sacct_start(at("00:05:00"), at("00:06:00")) == "2026-01-01T23:55:00"
+    connector = PatientConnector(1, 300, lambda: None)
+    connector.last_answer = datetime(2026, 1, 1, 23, 59)
+    command = ["sacct", "-n", "-p"]
+    assert connector.looking_back(command, at("00:00:30")) == [
+        *command,
+        "--starttime=2026-01-01T23:49:00",
+    ]
+    # A start time given by experimaestro is kept
+    given = [*command, "-S", "now-1day"]
+    assert connector.looking_back(given, at("00:00:30")) == given
 
 
 def test_local_choice_never_asks_slurm(monkeypatch):

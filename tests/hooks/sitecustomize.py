@@ -5,6 +5,12 @@ the official ones, so that the small MNIST sample of ``tests/data`` passes.
 Python imports this module at start-up when ``tests/hooks`` is on
 ``PYTHONPATH`` (the tests' ``Sandbox`` puts it there); the checksums are
 replaced when ``mnist_xp.mnist_files`` is imported, without importing it first.
+
+The jobs check their files too, so the hook must reach them: experimaestro
+2.7 starts a local job with the launcher's variables only (``MNIST_XP_CORES``,
+``OMP_NUM_THREADS``...), not with the experiment's environment, so the hook
+adds its two variables to what a local job is started with. (A SLURM job gets
+the whole environment of the experiment from sbatch.)
 """
 
 import importlib.abc
@@ -13,7 +19,8 @@ import os
 import sys
 from pathlib import Path
 
-MODULE = "mnist_xp.mnist_files"
+HOOK_VARIABLES = ("PYTHONPATH", "MNIST_XP_MD5SUMS")
+"""What a job needs to run this hook too"""
 
 
 def sample_checksums() -> dict[str, str]:
@@ -21,26 +28,59 @@ def sample_checksums() -> dict[str, str]:
     return {name: md5 for md5, name in (line.split() for line in lines if line)}
 
 
-class ReplaceChecksums(importlib.abc.MetaPathFinder):
-    """Finds ``mnist_xp.mnist_files`` as usual, and patches it once loaded"""
+def use_sample_checksums(module):
+    module.OFFICIAL_MD5.clear()
+    module.OFFICIAL_MD5.update(sample_checksums())
+
+
+def pass_hook_to_local_jobs(module):
+    """Adds :data:`HOOK_VARIABLES` to the environment of the local processes
+    that experimaestro starts with variables of their own (the jobs); those
+    started without any inherit the whole environment already"""
+    start = module.LocalProcessBuilder.start
+
+    def start_with_hook(self, *args, **kwargs):
+        if self.environ:
+            hook = {name: os.environ[name] for name in HOOK_VARIABLES}
+            self.environ = {**self.environ, **hook}
+        return start(self, *args, **kwargs)
+
+    module.LocalProcessBuilder.start = start_with_hook
+
+
+PATCHES = {
+    "mnist_xp.mnist_files": use_sample_checksums,
+    "experimaestro.connectors.local": pass_hook_to_local_jobs,
+}
+"""Module name → what to change in it once it is loaded"""
+
+
+class PatchOnImport(importlib.abc.MetaPathFinder):
+    """Finds the modules of :data:`PATCHES` as usual, and patches them once
+    loaded"""
+
+    def __init__(self):
+        self.searching = set()
 
     def find_spec(self, name, path, target=None):
-        if name != MODULE:
+        if name not in PATCHES or name in self.searching:
             return None
-        sys.meta_path.remove(self)  # let the usual finders find it
-        spec = importlib.util.find_spec(name)
+        self.searching.add(name)  # let the usual finders find it
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self.searching.discard(name)
         if spec is None or spec.loader is None:
             return spec
         load = spec.loader.exec_module
 
         def exec_module(module):
             load(module)
-            module.OFFICIAL_MD5.clear()
-            module.OFFICIAL_MD5.update(sample_checksums())
+            PATCHES[name](module)
 
         spec.loader.exec_module = exec_module
         return spec
 
 
-if os.environ.get("MNIST_XP_MD5SUMS"):
-    sys.meta_path.insert(0, ReplaceChecksums())
+if all(os.environ.get(name) for name in HOOK_VARIABLES):
+    sys.meta_path.insert(0, PatchOnImport())

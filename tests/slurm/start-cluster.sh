@@ -26,7 +26,11 @@
 # Idempotent: a daemon whose recorded PID is still alive is left alone (the
 # config files are rewritten identically); a second run only checks that the
 # node is idle and prints the environment. A stopped cluster restarts with
-# its accounting history but an empty queue (see step 5).
+# its accounting history but an empty queue (see step 5). It also restarts a
+# single daemon stopped with `stop-cluster.sh NAME`; the jobs go on running
+# meanwhile (slurmctld then takes its saved queue back, see step 5):
+#
+#   sudo tests/slurm/stop-cluster.sh slurmdbd; sleep 30; sudo tests/slurm/start-cluster.sh
 #
 # A failed start leaves nothing behind: on any error (or Ctrl-C) the daemons
 # launched by this run are stopped again (stop-cluster.sh NAME...) before it
@@ -446,13 +450,21 @@ else
     # would bring back "running" jobs whose processes are gone, holding the
     # node. But keep job IDs unique across restarts, so that sacct (which
     # shows the most recent job of a given ID) never mixes up two jobs.
+    # Except when slurmd still runs (only the controller was stopped): its
+    # jobs are real, and the saved queue lets the new controller take them
+    # over (-c would cancel them).
     next_id="$(mariadb --defaults-file="$ETC/my.cnf" -uroot -N -B "$DB_NAME" \
         -e "SELECT COALESCE(MAX(id_job), 0) + 1 FROM ${CLUSTER}_job_table" 2>/dev/null || echo 1)"
     echo "$next_id" > "$STATE/first_job_id"
     sed -i "s/^FirstJobId=.*/FirstJobId=$next_id/" "$SLURM_CONF"
-    log "starting slurmctld on 127.0.0.1:$CTLD_PORT (empty queue, next job ID $next_id)"
     launching slurmctld
-    slurmctld -c
+    if is_running slurmd; then
+        log "starting slurmctld on 127.0.0.1:$CTLD_PORT (slurmd runs: saved queue kept)"
+        slurmctld
+    else
+        log "starting slurmctld on 127.0.0.1:$CTLD_PORT (empty queue, next job ID $next_id)"
+        slurmctld -c
+    fi
     wait_for "slurmctld to answer" slurmctld scontrol ping
     log "slurmctld started (pid $(cat "$PIDS/slurmctld.pid"))"
 fi

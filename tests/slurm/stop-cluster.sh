@@ -10,11 +10,13 @@
 # it wrote its PID file (a start that failed half-way) is found by its name
 # and this cluster's SLURM_CONF in its environment, which start-cluster.sh
 # exports to every daemon: a process of another cluster, or of none, is never
-# signalled. Jobs still running are cancelled first, so that no job process
-# outlives the cluster; if slurmctld is already dead, leftover job processes
-# are found and stopped. The state folder (configs, logs, accounting database)
-# is kept: the next start reuses it; delete $SLURM_TEST_DIR for a completely
-# fresh cluster.
+# signalled. When slurmctld and slurmd are both stopped, jobs still running
+# are cancelled first, so that no job process outlives the cluster; if
+# slurmctld is already dead, leftover job processes are found and stopped.
+# Stopping slurmctld alone (a controller restart) leaves the jobs running:
+# start-cluster.sh starts it again with its saved queue. The state folder
+# (configs, logs, accounting database) is kept: the next start reuses it;
+# delete $SLURM_TEST_DIR for a completely fresh cluster.
 #
 # Arguments: daemon names to stop only those (start-cluster.sh, when it
 # fails, passes the ones it launched itself); leftover job processes are then
@@ -119,7 +121,7 @@ fi
 
 # Cancel the jobs still in the queue while slurmctld can still do it cleanly
 # (slurmd then kills their processes; KillWait=5 in slurm.conf).
-if wanted slurmctld && [ -s "$PIDS/slurmctld.pid" ] && alive "$(tr -dc '0-9' < "$PIDS/slurmctld.pid")" slurmctld; then
+if wanted slurmctld && wanted slurmd && [ -s "$PIDS/slurmctld.pid" ] && alive "$(tr -dc '0-9' < "$PIDS/slurmctld.pid")" slurmctld; then
     jobs="$(squeue -h -o '%A' 2>/dev/null || true)"
     if [ -n "$jobs" ]; then
         log "cancelling remaining jobs: $(echo "$jobs" | tr '\n' ' ')"

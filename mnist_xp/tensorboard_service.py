@@ -1,0 +1,53 @@
+"""TensorBoard as a service of the experiment (``xpm-mlboard``'s
+:class:`~xpm_mlboard.TensorboardService`).
+
+The experiment adds the service once (``xp.add_service``), then each Learn job
+to it (``service.add(learn, learn.tensorboard_path)``). The service keeps, in
+the run's results folder, ``tensorboard-service/``: one link per Learn job
+named by its tags (``hidden_dim=32_kernel_size=3_lr=0.001_n_layers=1_seed=0``)
+to the job's TensorBoard folder, and beside each link a ``<link>.tags.json``
+holding the tags (what :func:`xpm_mlboard.exporters.wandb.sync` reads to send
+the runs to Weights & Biases). experimaestro lists the service in its web
+interface, its terminal interface and ``experimaestro experiments services``,
+which start TensorBoard on that folder on demand (``python -m
+tensorboard.main --host localhost --port 0``: the machine itself only, a free
+port), while the experiment runs and after.
+
+The folder is made by the run only (not by ``python -m mnist_xp.analyze``):
+the analysis keeps making its own ``tensorboard/`` folder
+(:func:`mnist_xp.tensorboard_files.link_tensorboard`) for the runs made
+before the service, for other output folders, and with relative links that
+survive moving the workspace (the service's links are absolute).
+"""
+
+from pathlib import Path
+
+from experimaestro import RunMode
+from xpm_mlboard import TensorboardService
+
+SERVICE_FOLDER = "tensorboard-service"
+"""Sub-folder of the run's results folder where the service links the runs"""
+
+
+def results_folder(xp) -> Path:
+    """The run's results folder, ``<workspace>/experiments/<id>/<run>/results``
+
+    Workaround for experimaestro 2.7.0, where ``xp.resultspath`` raises a
+    RuntimeError outside the normal run mode (``--run-mode dry_run`` or
+    ``generate``), even to only name the folder: the service needs its path in
+    every mode (it makes nothing outside the normal one). Use
+    ``xp.resultspath`` alone once it names the folder in every mode.
+    """
+    if xp.run_mode == RunMode.NORMAL:
+        return xp.resultspath
+    return xp.workdir / "results"
+
+
+def tensorboard_service(xp) -> TensorboardService:
+    """The TensorBoard service of a run of the experiment, to give to
+    ``xp.add_service``; in the normal run mode, adding it empties (or makes)
+    its folder, ``<results>/tensorboard-service``
+
+    :param xp: the experiment (``helper.xp`` in ``run()``)
+    """
+    return TensorboardService(results_folder(xp) / SERVICE_FOLDER)
