@@ -122,7 +122,7 @@ def show_results(xp, figures: bool):
     table = analyze(
         xp.workspace.path, xp.name, xp.run_id, output=xp.resultspath, figures=figures
     )
-    exit_quickly()  # skip Python's slow final clean-up (speed.py)
+    exit_quickly(xp)  # skip Python's slow final clean-up (speed.py)
     if failed := failed_points(table):
         raise FailedExperiment(
             f"{len(failed)} of {len(table)} grid points failed:\n" + "\n".join(failed)
