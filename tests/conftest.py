@@ -5,6 +5,7 @@ them, else the small sample shipped in ``tests/data``)."""
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -149,3 +150,25 @@ def wait_for(predicate, what: str, process=None, timeout: float = 300):
 @pytest.fixture
 def sandbox(tmp_path) -> Sandbox:
     return Sandbox(tmp_path)
+
+
+@contextlib.contextmanager
+def started(sandbox: Sandbox, command: str, log: Path, cwd=REPO):
+    """Runs ``command`` (bash) in the background in a session of its own,
+    output in ``log``; yields its process. On leaving, whatever of its
+    session still runs is killed"""
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            ["bash", "-c", f"exec {command}"],
+            cwd=cwd,
+            env=sandbox.env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import REPO, SAMPLE_YAML, Sandbox, wait_for
+from conftest import REPO, SAMPLE_YAML, Sandbox, started, wait_for
 from websockets.sync.client import connect
 
 LONG_YAML = REPO / "tests" / "long.yaml"
@@ -121,27 +121,6 @@ def cleaned_up(sandbox: Sandbox):
         yield left
     finally:
         left += stop(processes_of(sandbox))
-
-
-@contextlib.contextmanager
-def started(sandbox: Sandbox, command: str, log: Path, cwd=REPO):
-    """Runs ``command`` (bash) in the background, output in ``log``; yields
-    its process, killed on leaving if still running"""
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            ["bash", "-c", f"exec {command}"],
-            cwd=cwd,
-            env=sandbox.env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def free_port() -> int:

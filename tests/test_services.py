@@ -22,7 +22,7 @@ import pandas as pd
 import psutil
 import pytest
 import yaml
-from conftest import REPO, Sandbox, wait_for
+from conftest import REPO, Sandbox, started, wait_for
 from websockets.sync.client import connect
 
 # The commands, as docs/monitoring.md gives them
@@ -78,28 +78,6 @@ def processes_of(sandbox: Sandbox) -> list[str]:
             command = " ".join(process.info["cmdline"] or [])
             found.append(f"{process.info['pid']} {command}")
     return found
-
-
-@contextlib.contextmanager
-def started(sandbox: Sandbox, command: str, log: Path, cwd=REPO):
-    """Runs ``command`` (bash) in the background in a session of its own,
-    output in ``log``; yields its process. On leaving, whatever of its
-    session still runs is killed"""
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            ["bash", "-c", f"exec {command}"],
-            cwd=cwd,
-            env=sandbox.env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 class WebUI:
