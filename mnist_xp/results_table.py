@@ -114,15 +114,7 @@ def experiment_table(
             )
 
     columns = [*tag_names, *STATES, *METRICS, *FOLDERS]
-    table = pd.DataFrame(rows, columns=columns)
-    for name in METRICS:
-        table[name] = table[name].astype(float)
-    table = table.sort_values(
-        ["test_accuracy", *tag_names],
-        ascending=[False] + [True] * len(tag_names),
-        na_position="last",
-        kind="stable",
-    ).reset_index(drop=True)
+    table = best_first(rows, columns, METRICS, "test_accuracy", tag_names)
     table.attrs.update(
         workspace=str(workspace),
         experiment=experiment_id,
@@ -131,6 +123,20 @@ def experiment_table(
         tensorboard={label: str(path) for label, path in tensorboard.items()},
     )
     return table
+
+
+def best_first(rows, columns, numbers, key: str, tag_names) -> pd.DataFrame:
+    """A table of ``rows``, its ``numbers`` columns as floats, sorted by
+    decreasing ``key`` (rows without one last), then by the tags"""
+    table = pd.DataFrame(rows, columns=columns)
+    for name in numbers:
+        table[name] = table[name].astype(float)
+    return table.sort_values(
+        [key, *tag_names],
+        ascending=[False] + [True] * len(tag_names),
+        na_position="last",
+        kind="stable",
+    ).reset_index(drop=True)
 
 
 def tag_columns(table: pd.DataFrame) -> list[str]:

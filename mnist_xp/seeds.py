@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .results_table import (
+    best_first,
     failed_points,
     finished,
     markdown,
@@ -87,17 +88,8 @@ def by_point(table: pd.DataFrame) -> pd.DataFrame:
             row[f"{name}_std"] = done[name].std(ddof=1)
         row["missing_seeds"] = missing_words(group, expected)
         rows.append(row)
-    points = pd.DataFrame(
-        rows, columns=[*names, "n_seeds", *STATISTICS, "missing_seeds"]
-    )
-    for name in STATISTICS:
-        points[name] = points[name].astype(float)
-    points = points.sort_values(
-        ["test_accuracy_mean", *names],
-        ascending=[False] + [True] * len(names),
-        na_position="last",
-        kind="stable",
-    ).reset_index(drop=True)
+    columns = [*names, "n_seeds", *STATISTICS, "missing_seeds"]
+    points = best_first(rows, columns, STATISTICS, "test_accuracy_mean", names)
     done = int(finished(table).sum())
     points.attrs.update(
         table.attrs,
