@@ -194,7 +194,7 @@ def markdown(shown: pd.DataFrame, right: list[str]) -> str:
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """The table as :func:`print_table` prints it: a line naming the run, then
+    """The table as ``python -m mnist_xp.analyze`` prints it (one seed): a line naming the run, then
     a Markdown table (metrics rounded: accuracies and losses to 4 decimals,
     seconds to 1; ``nan`` when missing; job folders relative to the
     workspace when it is known)"""
@@ -220,12 +220,6 @@ def format_table(table: pd.DataFrame) -> str:
         f" (job folders relative to the workspace {workspace})"
     )
     return f"{title}\n\n{text}"
-
-
-def print_table(table: pd.DataFrame):
-    """Prints a table made by :func:`experiment_table` (see
-    :func:`format_table`) on the standard output"""
-    print(format_table(table), flush=True)
 
 
 def write_table(
