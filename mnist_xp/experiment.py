@@ -19,6 +19,7 @@ from .learn import CNN, Evaluate, Learn
 from .mnist_files import prepare_mnist
 from .speed import exit_quickly
 from .tensorboard_service import tensorboard_service
+from .upstream_warnings import drop_untrue_warnings
 from .validation import check_configuration, check_sizes
 
 
@@ -72,6 +73,7 @@ class Configuration(ConfigurationBase):
 def run(helper: ExperimentHelper, cfg: Configuration):
     """Learns and evaluates one CNN per combination of the grid's values, then
     prints their test results, best first"""
+    drop_untrue_warnings()  # one of experimaestro 2.7 (upstream_warnings.py)
     grid = read_grid(cfg)  # the values to try for each key, checked
     check_configuration(cfg, tuple(grid))  # a clear message before any job is submitted
     launcher = find_launcher(cfg.launcher, tags=["slurm"])  # see launchers.py

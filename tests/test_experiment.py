@@ -44,6 +44,15 @@ def test_results_table_printed(done):
     assert "n_layers" in out and "accuracy" in out
 
 
+def test_no_untrue_warning(done):
+    """experimaestro 2.7.0 warns that Evaluate's folder will be cleaned (it
+    made that folder itself while Evaluate waited): mnist_xp.upstream_warnings
+    drops that line, and only that one"""
+    log = done.first_run.stdout + done.first_run.stderr
+    assert "Submitting job Job[mnist_xp.learn.evaluate/" in log
+    assert "directory will be cleaned up" not in log
+
+
 def test_table_files_without_figures(done):
     # debug.yaml (which the sample imports) says figures: false
     results = done.workspace / "experiments" / "MNIST_sample" / "current" / "results"

@@ -234,6 +234,20 @@ class Terminal:
         except AssertionError as error:
             raise AssertionError(f"{error}\n--- the screen:\n{last}") from None
 
+    def wait_until(self, check, what: str, timeout: float = 60) -> str:
+        """The screen, once ``check(screen)`` is true"""
+        last = ""
+
+        def shown():
+            nonlocal last
+            last = self.screen()
+            return check(last) and last
+
+        try:
+            return wait_for(shown, what, timeout=timeout)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n--- the screen:\n{last}") from None
+
     def wait_gone(self, pattern: str, what: str, timeout: float = 60) -> str:
         """The screen, once ``pattern`` is no longer on it"""
 
@@ -430,7 +444,12 @@ def console_run(tmp_path_factory) -> Sandbox:
         # Tab: the Monitor tab, with the jobs of the experiment
         term.keys("Tab")
         seen["jobs"] = term.wait(JOB_ROW.pattern, "the jobs")
-        seen["all done"] = term.wait("MNIST_train - 🏃 4/4", "every job done", 600)
+        term.wait("MNIST_train - 🏃 4/4", "every job done", 600)
+        # (the header counts the jobs first: their rows follow a moment later)
+        seen["all done"] = term.wait_until(
+            lambda screen: [row["state"] for row in job_rows(screen)] == 4 * ["✅"],
+            "every job's row done",
+        )
         # A click on the Logs tab: where the table is printed, at the end
         term.click(" Logs")
         seen["logs at the end"] = term.wait(
