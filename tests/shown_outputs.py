@@ -1,8 +1,8 @@
 """The outputs that README.md and docs/*.md show, made by running their
 commands for real.
 
-A page shows an output as a ```text block with ``<!-- output: NAME -->`` on
-the line just before it. NAME is registered with :func:`output` by one of the
+A page shows an output as a ```text block (or a ```json one, for a file a
+command wrote) with ``<!-- output: NAME -->`` on the line just before it. NAME is registered with :func:`output` by one of the
 ``tests/outputs_*.py`` modules (one per page): a function that runs the
 commands in fresh sandboxes and returns what they printed, tidied by
 :meth:`Runs.tidy` (the sandbox's paths, the host name) so that it reads the
@@ -16,6 +16,7 @@ words, the figures within :data:`TOLERANCE`, the :data:`VOLATILE` parts
 
 import importlib
 import math
+import os
 import re
 import socket
 from collections.abc import Callable
@@ -35,6 +36,7 @@ MODULES = (
 
 FULL_MNIST = "the full MNIST (../shared/data/mnist)"
 SLURM = "the test SLURM cluster (tests/slurm/start-cluster.sh)"
+ROOT = "root (to mount a small tmpfs)"
 
 TOLERANCE = {"rel_tol": 0.05, "abs_tol": 0.005}
 """How far a figure of a fresh run may be from the one shown (math.isclose)"""
@@ -53,7 +55,7 @@ class Output(NamedTuple):
     """Runs the commands and returns what they printed"""
 
     needs: tuple[str, ...]
-    """What must be there to make it (FULL_MNIST, SLURM)"""
+    """What must be there to make it (FULL_MNIST, SLURM, ROOT)"""
 
     volatile: tuple[str, ...]
     """What differs from run to run in this output, besides VOLATILE"""
@@ -84,6 +86,8 @@ def missing(needs: tuple[str, ...]) -> list[str]:
     lacking = []
     if FULL_MNIST in needs and not REAL_MNIST.exists():
         lacking.append(FULL_MNIST)
+    if ROOT in needs and os.geteuid() != 0:
+        lacking.append(ROOT)
     if SLURM in needs:
         from test_slurm import cluster_environment, controller_answers
 
@@ -184,9 +188,12 @@ def difference(shown: str, fresh: str, volatile: tuple[str, ...] = ()) -> str:
 
 # --- The blocks of the pages
 
+LANGS = ("text", "json")
+"""The blocks that show outputs (a ```json block: a file a command wrote)"""
+
 BLOCK = re.compile(
     r"^(?P<indent> *)<!-- output: (?P<name>[\w-]+) -->\n"
-    r"(?P=indent)```text\n(?P<body>.*?)^(?P=indent)```$",
+    rf"(?P=indent)```(?P<lang>{'|'.join(LANGS)})\n(?P<body>.*?)^(?P=indent)```$",
     re.MULTILINE | re.DOTALL,
 )
 
@@ -216,7 +223,8 @@ def write(page: Path, fresh: dict[str, str]) -> list[str]:
             f"{indent}{line}\n" if line else "\n"
             for line in fresh[match["name"]].strip("\n").splitlines()
         )
-        return f"{indent}<!-- output: {match['name']} -->\n{indent}```text\n{body}{indent}```"
+        note = f"{indent}<!-- output: {match['name']} -->"
+        return f"{note}\n{indent}```{match['lang']}\n{body}{indent}```"
 
     page.write_text(BLOCK.sub(replace, page.read_text()))
     return written

@@ -1,5 +1,5 @@
 """The outputs the pages show are those of a fresh run (shown_outputs.py):
-every ```text block is one of them, and each agrees with its commands run
+every ```text or ```json block is one of them, and each agrees with its commands run
 again now, through the script that writes them."""
 
 import os
@@ -7,7 +7,7 @@ import re
 import subprocess
 
 from conftest import BIN, REPO
-from shown_outputs import PAGES, all_outputs, missing, shown
+from shown_outputs import LANGS, PAGES, all_outputs, missing, shown
 from test_readme import split_page
 
 OUTPUTS = all_outputs()
@@ -17,15 +17,15 @@ NOT_OUTPUTS = ("workspace tree",)
 CHECK = "python tests/write_outputs.py --check"
 
 
-def test_every_text_block_is_a_named_output():
+def test_every_output_block_is_named():
     used = []
     for page in PAGES:
-        blocks = [b for b in split_page(page.read_text())[0] if b.lang == "text"]
+        blocks = [b for b in split_page(page.read_text())[0] if b.lang in LANGS]
         for block in blocks:
             if block.note in NOT_OUTPUTS:
                 continue
             assert block.note.startswith("output: "), (
-                f"{page.name}: a ```text block without <!-- output: NAME -->:\n{block.body}"
+                f"{page.name}: a ```{block.lang} block without <!-- output: NAME -->:\n{block.body}"
             )
             name = block.note.removeprefix("output: ")
             assert name in OUTPUTS, f"{page.name}: no output named {name}"

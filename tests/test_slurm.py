@@ -415,9 +415,13 @@ PartitionName=debug Nodes=localnode Default=YES
 
 @pytest.fixture
 def no_cluster(tmp_path) -> dict:
+    return unanswered_slurm_conf(tmp_path)
+
+
+def unanswered_slurm_conf(tmp_path: Path) -> dict:
     """SLURM_CONF for a controller port where nothing listens: the test
     cluster's configuration if there is one (the cluster keeps running), else
-    a minimal one. Does not need the cluster."""
+    a minimal one, in ``tmp_path/down``. Does not need the cluster."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -690,6 +694,12 @@ def test_failed_start_stops_what_it_started(cluster, tmp_path):
 
 @pytest.fixture
 def daemons(cluster):
+    with cluster_daemons(cluster) as stop_and_start:
+        yield stop_and_start
+
+
+@contextlib.contextmanager
+def cluster_daemons(cluster: dict):
     """``stop(NAME)`` stops one daemon of the test cluster, ``start()`` starts
     again what is missing (running jobs go on); at the end, the cluster is
     whole again and answers, since other tests use it"""
