@@ -132,7 +132,10 @@ class Runs:
             text = text.replace(str(root), "/tmp/me")
         text = text.replace(str(REPO), "/home/me/mnist-xp")
         text = text.replace(str(REAL_MNIST), "/home/me/mnist")
-        return re.sub(rf"\b{re.escape(socket.gethostname())}\b", "vm", text)
+        host = socket.gethostname()
+        if host in ("localhost", "vm"):  # ("localhost" is in outputs as such)
+            return text
+        return re.sub(rf"\b{re.escape(host)}\b", "vm", text)
 
 
 def lines_with(text: str, *patterns: str) -> str:
