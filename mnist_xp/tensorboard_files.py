@@ -51,6 +51,7 @@ def learning_curves(table: pd.DataFrame) -> pd.DataFrame:
         read_scalars(Path(folder)).assign(point=label)
         for label, folder in table.attrs.get("tensorboard", {}).items()
     ]
+    frames = [frame for frame in frames if not frame.empty]  # (jobs not started)
     if not frames:
         return pd.DataFrame(columns=["point", "scalar", "step", "value"])
     curves = pd.concat(frames, ignore_index=True)

@@ -6,8 +6,9 @@ import os
 import re
 import subprocess
 
+import pytest
 from conftest import BIN, REPO
-from shown_outputs import LANGS, PAGES, all_outputs, missing, shown
+from shown_outputs import LANGS, MODULES, PAGES, all_outputs, missing, shown
 from test_readme import split_page
 
 OUTPUTS = all_outputs()
@@ -24,11 +25,15 @@ def test_every_output_block_is_named():
         for block in blocks:
             if block.note in NOT_OUTPUTS:
                 continue
-            assert block.note.startswith("output: "), (
-                f"{page.name}: a ```{block.lang} block without <!-- output: NAME -->:\n{block.body}"
-            )
+            if not block.note.startswith("output: "):
+                pytest.fail(
+                    f"{page.name}: a ```{block.lang} block without <!-- output: NAME -->"
+                    " (register NAME in tests/outputs_<page>.py, see"
+                    f" docs/development.md):\n{block.body}"
+                )
             name = block.note.removeprefix("output: ")
-            assert name in OUTPUTS, f"{page.name}: no output named {name}"
+            if name not in OUTPUTS:
+                pytest.fail(f"{page.name}: no output named {name} in {MODULES}")
             used.append(name)
         outputs = len(blocks) - sum(block.note in NOT_OUTPUTS for block in blocks)
         assert len(shown(page)) == outputs, f"{page.name}: a note the script misses"

@@ -50,8 +50,12 @@ def main() -> int:
                     print(f"{page.name}, {name}: {found}")
                     print(f"(python tests/write_outputs.py {name} writes it again)")
                     status = 1
+                elif name in fresh:
+                    print(f"{page.name}, {name}: agrees")
         elif written := write(page, fresh):
             print(f"{page.relative_to(REPO)}: wrote {', '.join(written)}")
+    if arguments.check:
+        print("some outputs differ" if status else "every output made agrees")
     return status
 
 
