@@ -6,11 +6,13 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -172,3 +174,36 @@ def started(sandbox: Sandbox, command: str, log: Path, cwd=REPO):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now"""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def processes_of(sandbox: Sandbox) -> list[psutil.Process]:
+    """The processes that run with the sandbox's HOME: whatever a test started
+    there (tmux and what runs in it, servers, Chromium, experiments, jobs)"""
+    found = []
+    for process in psutil.process_iter(["environ"]):
+        if (process.info["environ"] or {}).get("HOME") == str(sandbox.home):
+            found.append(process)
+    return found
+
+
+def stop(processes: list[psutil.Process]) -> list[str]:
+    """Stops processes (SIGTERM, then SIGKILL after 10 s), and returns their
+    command lines"""
+    stopped = []
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            stopped.append(" ".join(process.cmdline()))
+            process.terminate()
+    _, alive = psutil.wait_procs(processes, timeout=10)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(alive, timeout=10)
+    return stopped

@@ -13,10 +13,19 @@ import re
 import signal
 import subprocess
 
-import psutil
-from conftest import REAL_MNIST, REPO, SAMPLE_YAML, Sandbox, started, wait_for
+from conftest import (
+    REAL_MNIST,
+    REPO,
+    SAMPLE_YAML,
+    Sandbox,
+    processes_of,
+    started,
+    stop,
+    wait_for,
+)
 from outputs_readme import JOBS_LIST, params_on_full_mnist
 from shown_outputs import FULL_MNIST, Runs, lines_with, output
+from test_monitoring import listed_jobs
 
 EXPERIMENTS_LIST = "experimaestro experiments --workspace mnist-xp list"
 JOB = "mnist_xp.learn.learn/63109dc362937409e718d328672603fdcc1e70f0109a4f0a85f0ffe3b57452ed"
@@ -73,21 +82,10 @@ def trained(runs: Runs) -> Sandbox:
     return sandbox
 
 
-def processes_of(sandbox: Sandbox) -> list[psutil.Process]:
-    """The processes run with the sandbox's HOME (its jobs among them)"""
-    found = []
-    for process in psutil.process_iter(["environ"]):
-        if (process.info["environ"] or {}).get("HOME") == str(sandbox.home):
-            found.append(process)
-    return found
-
-
 def stop_all(sandbox: Sandbox):
-    """Kills what still runs with the sandbox's HOME (the jobs run in
-    sessions of their own, which killing the experiment's leaves running)"""
-    for process in processes_of(sandbox):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
+    """Stops what still runs with the sandbox's HOME (the jobs run in
+    sessions of their own, which stopping the experiment's leaves running)"""
+    stop(processes_of(sandbox))
     wait_for(lambda: not processes_of(sandbox), "the jobs to end", timeout=60)
 
 
@@ -95,9 +93,7 @@ def listed(sandbox: Sandbox) -> list[tuple[str, str]]:
     """(state, task/identifier) of each job of ``experimaestro jobs list``
     (nothing until the experiment has made its workspace)"""
     text = sandbox.run(JOBS_LIST, check=False).stdout
-    return re.findall(
-        r"^(\w+) +(mnist_xp\.learn\.\w+/[0-9a-f]{64})", text, re.MULTILINE
-    )
+    return [(state, job) for state, job, _ in listed_jobs(text)]
 
 
 def learning(sandbox: Sandbox) -> list:

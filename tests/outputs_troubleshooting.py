@@ -8,6 +8,7 @@ on two shared cores); the others take what their scenario returned. The
 full-disk scenario mounts a tmpfs: root only (test_data_faults.small_disk).
 """
 
+import functools
 import gzip
 import shutil
 import sys
@@ -22,6 +23,13 @@ from test_failures import FAILING_YAML
 DEBUG = REPO / "debug.yaml"
 PROGRESS = r"\d+%\|[^|]*\| *\d+/\d+ \[[^\]]*\]"
 """A tqdm progress bar (its position and speed change from run to run)"""
+
+
+def at_once(calls: dict) -> dict[object, Future]:
+    """Calls each function of ``calls`` (by key, none taking an argument) in
+    a thread of its own, all at once; their futures, once all have ended"""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return {key: pool.submit(call) for key, call in calls.items()}
 
 
 def both(process) -> str:
@@ -39,12 +47,13 @@ def message(process) -> str:
 def experiments(sandbox: Sandbox, cases: dict[str, tuple]) -> dict[str, object]:
     """Runs ``sandbox.experiment(*args)`` for every case at once (each case
     has an experiment id of its own, so none waits for the lock of another)"""
-    with ThreadPoolExecutor(len(cases)) as pool:
-        futures = {
-            name: pool.submit(sandbox.experiment, *args, check=False)
+    futures = at_once(
+        {
+            name: functools.partial(sandbox.experiment, *args, check=False)
             for name, args in cases.items()
         }
-        return {name: future.result() for name, future in futures.items()}
+    )
+    return {name: future.result() for name, future in futures.items()}
 
 
 def bad_yaml(sandbox: Sandbox, name: str, lines: str):
@@ -146,12 +155,13 @@ def mirror_faults(runs: Runs) -> dict[str, object]:
         damage: runs.sandbox(f"troubleshooting-mirror-{damage.replace(' ', '-')}")
         for damage in DAMAGES
     }
-    with ThreadPoolExecutor(len(DAMAGES)) as pool:
-        futures = {
-            damage: pool.submit(damaged_mirror, sandbox, damage)
+    futures = at_once(
+        {
+            damage: functools.partial(damaged_mirror, sandbox, damage)
             for damage, sandbox in sandboxes.items()
         }
-        return {damage: future.result() for damage, future in futures.items()}
+    )
+    return {damage: future.result() for damage, future in futures.items()}
 
 
 def damaged_copy(runs: Runs) -> dict[str, object]:
@@ -215,8 +225,9 @@ SCENARIOS = (
 def every_scenario(runs: Runs) -> dict[object, Future]:
     """Every scenario, run at once (their runs wait more than they compute);
     returns when all have ended, so that none outlives the sandboxes' folder"""
-    with ThreadPoolExecutor(len(SCENARIOS)) as pool:
-        return {scenario: pool.submit(scenario, runs) for scenario in SCENARIOS}
+    return at_once(
+        {scenario: functools.partial(scenario, runs) for scenario in SCENARIOS}
+    )
 
 
 def ran(runs: Runs, scenario):

@@ -27,7 +27,16 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import REPO, SAMPLE_YAML, Sandbox, started, wait_for
+from conftest import (
+    REPO,
+    SAMPLE_YAML,
+    Sandbox,
+    free_port,
+    processes_of,
+    started,
+    stop,
+    wait_for,
+)
 from websockets.sync.client import connect
 
 LONG_YAML = REPO / "tests" / "long.yaml"
@@ -77,32 +86,6 @@ def job_rows(screen: str) -> list[dict]:
 # --- Processes
 
 
-def processes_of(sandbox: Sandbox) -> list[psutil.Process]:
-    """The processes that run with the sandbox's HOME: whatever a test started
-    there (tmux and what runs in it, servers, Chromium, experiments, jobs)"""
-    found = []
-    for process in psutil.process_iter(["environ"]):
-        if (process.info["environ"] or {}).get("HOME") == str(sandbox.home):
-            found.append(process)
-    return found
-
-
-def stop(processes: list[psutil.Process]) -> list[str]:
-    """Stops processes (SIGTERM, then SIGKILL after 10 s), and returns their
-    command lines"""
-    stopped = []
-    for process in processes:
-        with contextlib.suppress(psutil.Error):
-            stopped.append(" ".join(process.cmdline()))
-            process.terminate()
-    _, alive = psutil.wait_procs(processes, timeout=10)
-    for process in alive:
-        with contextlib.suppress(psutil.Error):
-            process.kill()
-    psutil.wait_procs(alive, timeout=10)
-    return stopped
-
-
 def with_descendants(pid: int) -> list[psutil.Process]:
     try:
         process = psutil.Process(pid)
@@ -121,12 +104,6 @@ def cleaned_up(sandbox: Sandbox):
         yield left
     finally:
         left += stop(processes_of(sandbox))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def listening(port: int) -> bool:
@@ -426,6 +403,14 @@ WEB_ADDRESS = r"Web server started on (http://127\.0\.0\.1:(\d+)/auth\?xpm-token
 """The line where the web interface gives its real address, with its token"""
 
 
+def printed_address(log: Path, process) -> re.Match:
+    """The address (and port) the web interface gives in ``log``, once it
+    has (``process``: the command, whose end stops the wait)"""
+    return wait_for(
+        lambda: re.search(WEB_ADDRESS, log.read_text()), "the address", process
+    )
+
+
 # --- run-experiment --console, then the workspace it leaves
 
 
@@ -581,9 +566,7 @@ def web_sample(tmp_path_factory) -> Sandbox:
         cleaned_up(sandbox) as left,
         started(sandbox, f"{RUN_WEB} {SAMPLE_YAML}", log) as experiment,
     ):
-        address = wait_for(
-            lambda: re.search(WEB_ADDRESS, log.read_text()), "the address", experiment
-        )
+        address = printed_address(log, experiment)
         seen["address"], seen["port"] = address[1], int(address[2])
         with browser(sandbox, root / "chromium") as chromium:
             wait_for(lambda: listening(seen["port"]), "the server", experiment)
@@ -738,9 +721,7 @@ def test_monitor_web_shows_the_jobs_and_their_tags(console_run, tmp_path):
         cleaned_up(sandbox) as left,
         started(sandbox, f"{MONITOR_WEB} --port {port}", log) as monitor,
     ):
-        address = wait_for(
-            lambda: re.search(WEB_ADDRESS, log.read_text()), "the address", monitor
-        )
+        address = printed_address(log, monitor)
         assert int(address[2]) == port
         assert f"Starting experiment monitor on http://localhost:{port}" in (
             log.read_text()

@@ -4,14 +4,13 @@ the default one, ``~/experiments/mnist-xp``, and MNIST the small sample."""
 
 import json
 import re
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Sandbox, wait_for
+from conftest import REPO, Sandbox, free_port, wait_for
 
 LONG_YAML = REPO / "tests" / "long.yaml"
 
@@ -126,12 +125,6 @@ def test_regenerating_the_figures(trained, tmp_path):
         "results.md",
         "test_accuracy.png",
     ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def get_json(url: str):

@@ -19,10 +19,9 @@ import urllib.request
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import pytest
 import yaml
-from conftest import REPO, Sandbox, started, wait_for
+from conftest import REPO, Sandbox, free_port, processes_of, started, wait_for
 from websockets.sync.client import connect
 
 # The commands, as docs/monitoring.md gives them
@@ -50,12 +49,6 @@ LAST_STEP = 62
 """The sample without 1,000 held-out images, in batches of 64: 62 steps"""
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def get(url: str):
     """The JSON answer to a GET"""
     with urllib.request.urlopen(url, timeout=30) as answer:
@@ -68,16 +61,6 @@ def processes_on(path: Path) -> list[str]:
         ["pgrep", "-a", "-f", str(path)], check=False, capture_output=True, text=True
     )
     return found.stdout.splitlines()
-
-
-def processes_of(sandbox: Sandbox) -> list[str]:
-    """The processes (pid and command line) run with the sandbox's HOME"""
-    found = []
-    for process in psutil.process_iter(["pid", "cmdline", "environ"]):
-        if (process.info["environ"] or {}).get("HOME") == str(sandbox.home):
-            command = " ".join(process.info["cmdline"] or [])
-            found.append(f"{process.info['pid']} {command}")
-    return found
 
 
 class WebUI:
