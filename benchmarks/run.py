@@ -21,7 +21,7 @@ unless ``--json`` says otherwise):
     first call (what an Evaluate job does) and the best of the next ones;
 (c) ``experiments``: ``experimaestro run-experiment`` of ``debug.yaml`` and
     ``params.yaml``, each in a fresh workspace (the tests' ``Sandbox``: a new
-    HOME set up with ``python -m mnist_xp.configure``, MNIST copied from
+    HOME set up with ``python -m xpkit.configure``, MNIST copied from
     ``--mnist``, this machine's launcher), the wall time split into
     start-up (until the first job is submitted, data preparation excepted),
     data preparation, jobs running (at least one job between its
@@ -55,9 +55,9 @@ for folder in (REPO, REPO / "tests"):
         sys.path.insert(0, str(folder))
 
 # Measure in the conditions of a job: with the environment its launcher gives
-# it (mnist_xp/launcher_support.py), read by glibc when a process starts
+# it (xpkit/launcher_support.py), read by glibc when a process starts
 if "GLIBC_TUNABLES" not in os.environ:
-    from mnist_xp.launcher_support import set_job_environment
+    from xpkit.launcher_support import set_job_environment
 
     class _Environment:
         def setenv(self, key, value):
@@ -167,9 +167,9 @@ def main(argv=None):
     }
 
     # The threads of a job that got --threads cores (configure_torch reads
-    # MNIST_XP_CORES as the launcher sets it)
+    # XPKIT_CORES as the launcher sets it)
     os.environ.pop("SLURM_CPUS_PER_TASK", None)
-    os.environ["MNIST_XP_CORES"] = str(args.threads)
+    os.environ["XPKIT_CORES"] = str(args.threads)
     configure_torch(seed=0)
     figures["threads"] = torch.get_num_threads()
     figures["interop_threads"] = torch.get_num_interop_threads()

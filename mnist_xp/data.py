@@ -18,17 +18,16 @@ from experimaestro import Meta, Param
 from .mnist_files import fetch_mnist, verify_split
 
 if TYPE_CHECKING:
-    # torchvision takes seconds to import: only the jobs that read images do
-    from torchvision.datasets import MNIST, VisionDataset
+    import torch
 
 
 class LabelledImages(Base, ABC):
     """A set of images, each with a class label"""
 
     @abstractmethod
-    def torchvision_dataset(self, **kwargs) -> "VisionDataset":
-        """The images as a torchvision dataset (``kwargs`` go to its constructor)"""
-        ...
+    def torch_dataset(self, device: "torch.device") -> "torch.utils.data.Dataset":
+        """The images as a PyTorch Dataset of (image, label) pairs (a dataset
+        held in memory may put its tensors on ``device``)"""
 
 
 class MNISTLabelledImages(LabelledImages):
@@ -41,12 +40,16 @@ class MNISTLabelledImages(LabelledImages):
     train: Param[bool]
     """True for the 60,000 training images, False for the 10,000 test images"""
 
-    def torchvision_dataset(self, **kwargs) -> "MNIST":
+    def torch_dataset(self, device) -> "torch.utils.data.Dataset":
+        # torchvision takes seconds to import: only the jobs that read images do
         from torchvision.datasets import MNIST
+
+        from .images import MnistInMemory
 
         # A file damaged since the experiment checked it fails the job here
         verify_split(self.root, self.train)
-        return MNIST(self.root, train=self.train, download=False, **kwargs)
+        mnist = MNIST(self.root, train=self.train, download=False)
+        return MnistInMemory(mnist.data, mnist.targets, device)
 
 
 class MNISTFiles(FolderResource):

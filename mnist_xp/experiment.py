@@ -4,31 +4,33 @@
 :class:`Configuration`, then calls :func:`run`.
 """
 
-from experimaestro import RunMode, tag
+# experimaestro's API
+from experimaestro import tag
 from experimaestro.experiments import ConfigurationBase, configuration
 from experimaestro.experiments.cli import ExperimentHelper
 from experimaestro.experiments.grid import GridSearch
 from experimaestro.launcherfinder import find_launcher
-from experimaestro.scheduler.experiment import FailedExperiment
 
-from .analyze import analyze, failed_points
+# The generic layer (xpkit/): checks, grid, results, services, workarounds
+from xpkit.analyze import show_results
+from xpkit.checks import check_batch_fits, check_configuration
+from xpkit.export_action import export_best_model
+from xpkit.grid import combinations, read_grid
+from xpkit.tensorboard_service import tensorboard_service
+from xpkit.upstream_warnings import drop_untrue_warnings
+
+# This tutorial: MNIST, the CNN and the two tasks
 from .data import MNISTDataset
-from .export_action import export_best_model
-from .grid import combinations, read_grid
 from .learn import CNN, Evaluate, Learn
-from .mnist_files import prepare_mnist
-from .speed import exit_quickly
-from .tensorboard_service import tensorboard_service
-from .upstream_warnings import drop_untrue_warnings
-from .validation import check_configuration, check_sizes
+from .mnist_files import prepare_mnist, training_images
 
 
 @configuration()
 class Configuration(ConfigurationBase):
     """What the YAML file holds besides experimaestro's own keys (``id``,
-    ``title``, ``module``...); the allowed values are in validation.py"""
+    ``title``, ``module``...); the allowed values are in :data:`RULES`"""
 
-    # The grid: a value, a list, a range... (grid.py); one job per combination
+    # The grid: a value, a list, a range... (xpkit/grid.py); one job per combination
     n_layers: GridSearch[int]
     """Values of CNN.n_layers to try (convolution blocks)"""
 
@@ -70,15 +72,28 @@ class Configuration(ConfigurationBase):
     """Draw the figures of the results at the end (matplotlib takes seconds)"""
 
 
+RULES = {
+    "n_layers": (lambda v: 1 <= v <= 4, "1 to 4: each block halves the 28-pixel side"),
+    "kernel_size": (
+        lambda v: v % 2 == 1 and v <= 27,
+        "an odd number of pixels, 1 to 27",
+    ),
+    "seed": (lambda v: 0 <= v < 2**63, "an integer from 0 to 2**63 - 1"),
+}
+"""Allowed values, for the keys that are not simply positive numbers:
+(test, what is allowed in words)"""
+
+
 def run(helper: ExperimentHelper, cfg: Configuration):
     """Learns and evaluates one CNN per combination of the grid's values, then
     prints their test results, best first"""
     drop_untrue_warnings()  # one of experimaestro 2.7 (upstream_warnings.py)
     grid = read_grid(cfg)  # the values to try for each key, checked
-    check_configuration(cfg, tuple(grid))  # a clear message before any job is submitted
-    launcher = find_launcher(cfg.launcher, tags=["slurm"])  # see launchers.py
+    check_configuration(cfg, tuple(grid), RULES)  # one clear line, before any job
+    launcher = find_launcher(cfg.launcher)  # calls your launchers.py
     mnist = prepare_mnist(MNISTDataset)  # downloaded (or copied) once, and checked
-    check_sizes(cfg, mnist.train)  # a batch fits in the images left for training
+    # A batch must fit in the images left for training
+    check_batch_fits(cfg.batch_size, cfg.n_validation, training_images(mnist.train))
     # TensorBoard, to start from the web UI, the TUI or `experiments services`
     tensorboard = helper.xp.add_service(tensorboard_service(helper.xp))
 
@@ -113,19 +128,5 @@ def run(helper: ExperimentHelper, cfg: Configuration):
     # `experimaestro experiments actions run` copies the best model out
     helper.xp.add_action(export_best_model(helper.xp))
     helper.xp.wait()
+    # The table of `python -m xpkit.analyze`; fails if a grid point failed
     show_results(helper.xp, cfg.figures)
-
-
-def show_results(xp, figures: bool):
-    """Prints the table of ``python -m mnist_xp.analyze`` and writes its files
-    in the run's results folder; fails if a grid point failed"""
-    if xp.run_mode != RunMode.NORMAL:
-        return  # a dry run has no results
-    table = analyze(
-        xp.workspace.path, xp.name, xp.run_id, output=xp.resultspath, figures=figures
-    )
-    exit_quickly(xp)  # skip Python's slow final clean-up (speed.py)
-    if failed := failed_points(table):
-        raise FailedExperiment(
-            f"{len(failed)} of {len(table)} grid points failed:\n" + "\n".join(failed)
-        )

@@ -21,16 +21,16 @@ from experimaestro import (
 )
 from torch import nn
 
-from .checkpoint import (
+from xpkit.batches import epoch_batches, held_out, ordered_batches
+from xpkit.checkpoint import (
     restore_checkpoint,
     save_atomically,
     save_checkpoint,
     stop_if_out_of_time,
 )
+from xpkit.speed import configure_torch, exit_quickly
+
 from .data import LabelledImages
-from .gpus import best_device
-from .images import epoch_order, load_images, measure, normalise
-from .speed import exit_quickly, use_job_cores
 
 logger = logging.getLogger(__name__)
 
@@ -149,18 +149,17 @@ class Learn(ResumableTask):
     def execute(self):
         from torch.utils.tensorboard import SummaryWriter  # slow to import
 
-        device = configure_torch(self.seed)
-        images, labels = load_images(self.data, device)
-        n_train = len(images) - self.n_validation
-        validation = images[n_train:], labels[n_train:]
+        device = configure_torch(self.seed)  # seeds, threads, GPU if given one
+        dataset = self.data.torch_dataset(device)
+        training, validation = held_out(dataset, self.n_validation)
         self.model.initialise()  # the model was built before the seed was set
         model = self.model.to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
         state = restore_checkpoint(self.checkpoint_path, model, optimizer)
-        steps_per_epoch = n_train // self.batch_size  # the incomplete batch is dropped
+        steps_per_epoch = len(training) // self.batch_size  # full batches only
         total_steps = self.epochs * steps_per_epoch
         logger.info(
-            "Training on %d images, validating on %d", n_train, len(labels) - n_train
+            "Training on %d images, validating on %d", len(training), len(validation)
         )
 
         start = time.monotonic() - state["train_seconds"]
@@ -168,20 +167,23 @@ class Learn(ResumableTask):
         writer = SummaryWriter(self.tensorboard_path, purge_step=state["step"])
         with writer, tqdm(total=total_steps, initial=state["step"]) as progress:
             for epoch in range(state["step"] // steps_per_epoch, self.epochs):
-                order = epoch_order(n_train, self.seed, epoch).to(device)
-                for position in range(state["step"] % steps_per_epoch, steps_per_epoch):
-                    batch = order[position * self.batch_size :][: self.batch_size]
-                    logits = model(normalise(images[batch]))
-                    loss = F.cross_entropy(logits, labels[batch])
+                # The epoch's batches in an order drawn from the seed, without
+                # those done before the checkpoint
+                done = state["step"] % steps_per_epoch
+                batches = epoch_batches(
+                    training, self.batch_size, self.seed, epoch, skip=done
+                )
+                for images, labels in batches:
+                    images, labels = images.to(device), labels.to(device)
+                    loss = F.cross_entropy(model(images), labels)
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
                     step = state["step"] = state["step"] + 1
                     progress.update(1)
-                    end_of_epoch = position + 1 == steps_per_epoch
                     if step % self.n_val == 0 or step == total_steps:
                         self.validate(model, validation, loss, state, writer)
-                    if step % self.checkpoint_every == 0 or end_of_epoch:
+                    if step % self.checkpoint_every == 0 or step % steps_per_epoch == 0:
                         state["train_seconds"] = time.monotonic() - start
                         save_checkpoint(self.checkpoint_path, model, optimizer, state)
                         if step < total_steps:  # near a cluster time limit: resubmit
@@ -189,12 +191,12 @@ class Learn(ResumableTask):
 
         save_atomically(model.state_dict(), self.parameters_path)
         save_atomically(json.dumps(self.summary(state), indent=2), self.summary_path)
-        exit_quickly()  # skip Python's slow final clean-up (speed.py)
+        exit_quickly()  # skip Python's slow final clean-up (xpkit/speed.py)
 
     def validate(self, model, validation, loss, state, writer):
         """Logs the training loss and the validation loss and accuracy"""
         step, train_loss = state["step"], loss.item()
-        metrics = state["validation"] = measure(model, *validation)
+        metrics = state["validation"] = measure(model, validation)
         writer.add_scalar("train/loss", train_loss, step)
         writer.add_scalar("validation/loss", metrics["loss"], step)
         writer.add_scalar("validation/accuracy", metrics["accuracy"], step)
@@ -233,18 +235,32 @@ class Evaluate(Task):
 
     def execute(self):
         device = configure_torch(seed=0)
-        images, labels = load_images(self.data, device)
-        results = measure(self.model.to(device), images, labels)
+        results = measure(self.model.to(device), self.data.torch_dataset(device))
         logger.info("Test results: %s", results)
         save_atomically(json.dumps(results, indent=2), self.results_path)
-        exit_quickly()  # skip Python's slow final clean-up (speed.py)
+        exit_quickly()  # skip Python's slow final clean-up (xpkit/speed.py)
 
 
-def configure_torch(seed: int) -> torch.device:
-    """Seeds PyTorch, and returns the GPU when the job was given one, else the CPU"""
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)  # same seed, same results
-    use_job_cores()  # as many threads as the cores the launcher reserved
-    device = best_device()  # CUDA, else Apple's MPS, else the CPU
-    logger.info("Computing on %s with %d CPU threads", device, torch.get_num_threads())
-    return device
+@torch.inference_mode()
+def measure(model: nn.Module, dataset, batch_size: int = 256) -> dict:
+    """Mean cross-entropy per image and accuracy of ``model`` on a dataset
+
+    :return: ``{"loss": float (nats), "accuracy": float in [0, 1], "n_images": int}``
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total_loss, correct = 0.0, 0
+    for images, labels in ordered_batches(dataset, batch_size):
+        images, labels = images.to(device), labels.to(device)
+        logits = model(images)
+        # Sum over the images, divide once: the last batch is smaller
+        total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
+        correct += (logits.argmax(1) == labels).sum().item()
+    model.train(was_training)
+    n_images = len(dataset)
+    return {
+        "loss": total_loss / n_images,
+        "accuracy": correct / n_images,
+        "n_images": n_images,
+    }

@@ -233,3 +233,13 @@ def prepare_mnist(dataset):
         return prepared
     # Raised outside the except block, so that only our message is shown
     raise MnistUnavailable(f"MNIST is not available: {problem}")
+
+
+def training_images(train) -> int:
+    """The number of images of MNIST's prepared training part (read from its
+    IDX file's header: magic number, then the count), without loading them
+
+    :param train: the training part's configuration (its ``root`` folder)
+    """
+    with (idx_folder(Path(train.root)) / "train-images-idx3-ubyte").open("rb") as fp:
+        return int.from_bytes(fp.read(8)[4:], "big")

@@ -35,7 +35,7 @@ def pytest_configure(config):
 
 
 class Sandbox:
-    """A fresh HOME set up with ``python -m mnist_xp.configure``, its workspace
+    """A fresh HOME set up with ``python -m xpkit.configure``, its workspace
     and the environment that commands run with"""
 
     def __init__(self, root: Path, mnist: Path = SAMPLE):
@@ -47,14 +47,16 @@ class Sandbox:
         self.env = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith(("MNIST_XP_", "DATAMAESTRO", "SLURM_", "SBATCH_"))
+            if not key.startswith(
+                ("MNIST_XP_", "XPKIT_", "DATAMAESTRO", "SLURM_", "SBATCH_")
+            )
         }
         self.env.update(
             HOME=str(self.home),
             PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
             MNIST_XP_MIRROR=str(mnist),
             # On a machine where SLURM answers, only tests marked slurm use it
-            MNIST_XP_LAUNCHER="local",
+            XPKIT_LAUNCHER="local",
             PYTHONUNBUFFERED="1",
         )
         if mnist == SAMPLE:
@@ -66,9 +68,13 @@ class Sandbox:
             [
                 sys.executable,
                 "-m",
-                "mnist_xp.configure",
+                "xpkit.configure",
                 "--workspace",
                 str(self.workspace),
+                "--id",
+                "mnist-xp",
+                "--experiments",
+                "MNIST_*",
             ]
         )
 

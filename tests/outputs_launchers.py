@@ -21,7 +21,7 @@ from test_slurm import (
 )
 
 FIND_GPU = 'experimaestro find-launchers "duration=1h & cuda(mem=4G)*1 & cpu(cores=4)"'
-RUN_DEBUG = "MNIST_XP_LAUNCHER=slurm experimaestro run-experiment debug.yaml"
+RUN_DEBUG = "XPKIT_LAUNCHER=slurm experimaestro run-experiment debug.yaml"
 SACCT = (
     "sacct -S now-1day -X -o JobID,JobName%12,State%14,Partition,AllocTRES%40,Elapsed"
 )
@@ -59,7 +59,7 @@ def log_lines(text: str, *patterns: str) -> str:
 def without_slurm(runs: Runs):
     """``experimaestro find-launchers`` for params.yaml's requirement on a
     machine without SLURM (scontrol and sbatch not on PATH) or GPU
-    (``CUDA_VISIBLE_DEVICES`` empty), MNIST_XP_LAUNCHER unset (auto): what
+    (``CUDA_VISIBLE_DEVICES`` empty), XPKIT_LAUNCHER unset (auto): what
     it printed"""
     sandbox = runs.sandbox("launchers-no-slurm")
     tools = sandbox.home.parent / "bin"  # (bash, which sandbox.run needs)
@@ -71,7 +71,7 @@ def without_slurm(runs: Runs):
         if not any((Path(folder) / name).exists() for name in ("sbatch", "scontrol"))
     ]
     sandbox.env["PATH"] = os.pathsep.join([*folders, str(tools)])
-    sandbox.env.pop("MNIST_XP_LAUNCHER")
+    sandbox.env.pop("XPKIT_LAUNCHER")
     sandbox.env["CUDA_VISIBLE_DEVICES"] = ""
     return sandbox.run(FIND_GPU)
 
@@ -93,7 +93,7 @@ def find_local_log(runs: Runs) -> str:
 
 @output("launchers-slurm-down", needs=[SLURM])
 def slurm_down(runs: Runs) -> str:
-    """debug.yaml with MNIST_XP_LAUNCHER=slurm and SLURM_CONF naming a
+    """debug.yaml with XPKIT_LAUNCHER=slurm and SLURM_CONF naming a
     controller port where nothing listens (test_slurm's ``unanswered_slurm_conf``): the
     line that says why the experiment stopped"""
     sandbox = cluster_sandbox(runs, "launchers-slurm-down", {})
@@ -109,7 +109,7 @@ def slurm_down(runs: Runs) -> str:
 
 
 def finding_on_the_cluster(runs: Runs) -> Sandbox:
-    """A sandbox that sees the test cluster, MNIST_XP_LAUNCHER=auto"""
+    """A sandbox that sees the test cluster, XPKIT_LAUNCHER=auto"""
     return cluster_sandbox(
         runs, "launchers-find-slurm", cluster_environment(), launcher="auto"
     )
@@ -129,7 +129,7 @@ def find_minimal(runs: Runs) -> str:
 
 
 def debug_on_the_cluster(runs: Runs):
-    """``MNIST_XP_LAUNCHER=slurm experimaestro run-experiment debug.yaml`` on
+    """``XPKIT_LAUNCHER=slurm experimaestro run-experiment debug.yaml`` on
     the test cluster: the sandbox, and what the run printed"""
     sandbox = cluster_sandbox(runs, "launchers-slurm-run", cluster_environment())
     return sandbox, sandbox.run(RUN_DEBUG)
@@ -176,11 +176,11 @@ OUTAGE_YAML = f"imports: [{SAMPLE_YAML}]\nid: MNIST_outage\nepochs: 30\n"
 )
 def slurmdbd_outage(runs: Runs) -> str:
     """slurmdbd stopped once the Learn job trains, started again after two
-    reminders (MNIST_XP_SLURM_REPORT=10): the lines of launchers.py up to
+    reminders (XPKIT_SLURM_REPORT=10): the lines of launchers.py up to
     the second reminder, the one that says SLURM answers again, and the end
     of the Learn job (the seconds depend on how long each poll takes)"""
     sandbox = cluster_sandbox(runs, "launchers-outage", cluster_environment())
-    sandbox.env["MNIST_XP_SLURM_REPORT"] = "10"
+    sandbox.env["XPKIT_SLURM_REPORT"] = "10"
     yaml = sandbox.home.parent / "outage.yaml"
     yaml.write_text(OUTAGE_YAML)
     log = sandbox.experiment_log

@@ -45,7 +45,7 @@ KILL_PERFORM = f"{KILL} --perform"
 CLEAN = """experimaestro jobs --workspace mnist-xp clean --experiment MNIST_train --filter '@state = "error"'"""
 CLEAN_PERFORM = f"{CLEAN} --perform"
 MONITOR = "experimaestro experiments --workspace mnist-xp monitor"
-ANALYZE = "python -m mnist_xp.analyze"
+ANALYZE = "python -m xpkit.analyze"
 SERVICE_FOLDER = "ls ~/experiments/mnist-xp/experiments/MNIST_train/current/results/tensorboard-service"
 SERVICES_LIST = (
     "experimaestro experiments --workspace mnist-xp services list MNIST_train"

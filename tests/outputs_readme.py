@@ -23,10 +23,10 @@ def jobs_list(runs: Runs) -> str:
 
 @output("results-table", needs=[FULL_MNIST])
 def results_table(runs: Runs) -> str:
-    """The table of ``python -m mnist_xp.analyze``, up to its validation_loss
+    """The table of ``python -m xpkit.analyze``, up to its validation_loss
     column (the README says which columns follow)"""
     sandbox, _ = runs.once(params_on_full_mnist)
-    table = sandbox.run("python -m mnist_xp.analyze").stdout
+    table = sandbox.run("python -m xpkit.analyze").stdout
     lines = [line for line in table.splitlines() if line.startswith("|")]
     end = lines[0].index("validation_loss |") + len("validation_loss |")
     return runs.tidy("".join(line[:end] + "\n" for line in lines))

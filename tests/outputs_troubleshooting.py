@@ -106,10 +106,10 @@ def bad_input(runs: Runs) -> dict[str, object]:
 
 
 def slurm_without_setup(runs: Runs):
-    """MNIST_XP_LAUNCHER=slurm, ~/.config/experimaestro/launchers.py missing"""
+    """XPKIT_LAUNCHER=slurm, ~/.config/experimaestro/launchers.py missing"""
     sandbox = runs.sandbox("troubleshooting-slurm-setup")
     (sandbox.home / ".config" / "experimaestro" / "launchers.py").unlink()
-    sandbox.env["MNIST_XP_LAUNCHER"] = "slurm"
+    sandbox.env["XPKIT_LAUNCHER"] = "slurm"
     return sandbox.experiment(DEBUG, check=False)
 
 

@@ -1,4 +1,4 @@
-"""The analysis (``python -m mnist_xp.analyze``, and the end of the experiment)
+"""The analysis (``python -m xpkit.analyze``, and the end of the experiment)
 on a real run of a 2 x 2 grid (tests/grid.yaml) where two points fail for
 real: the table, its files, the figures and the TensorBoard folder."""
 
@@ -15,9 +15,9 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
-from mnist_xp.figures import accuracy_panels
-from mnist_xp.results_table import experiment_table, failed_points
-from mnist_xp.tensorboard_files import learning_curves
+from xpkit.figures import accuracy_panels
+from xpkit.results_table import experiment_table, failed_points
+from xpkit.tensorboard_files import learning_curves
 
 GRID_YAML = REPO / "tests" / "grid.yaml"
 TOO_BIG = 10_000_000_000_000
@@ -119,7 +119,7 @@ def test_failed_points_are_shown_with_their_state(table):
 
 
 def test_the_experiment_prints_the_table_of_the_command(grid):
-    command = grid.run("python -m mnist_xp.analyze --experiment MNIST_grid")
+    command = grid.run("python -m xpkit.analyze --experiment MNIST_grid")
     printed = markdown_rows(grid.first_run.stdout)
     assert printed == markdown_rows(command.stdout)
     assert [row["learn_state"] for row in printed] == ["DONE"] * 2 + ["FAIL"] * 2
@@ -204,7 +204,7 @@ def test_command_options(grid, tmp_path):
     run_id = (grid.workspace / "experiments/MNIST_grid/current").resolve().name
     output = tmp_path / "figures"
     command = grid.run(
-        f"python -m mnist_xp.analyze --workspace {grid.workspace}"
+        f"python -m xpkit.analyze --workspace {grid.workspace}"
         f" --experiment MNIST_grid --run {run_id} --output {output} --no-tensorboard"
     )
     assert f"MNIST_grid, run {run_id}: 4 grid points, 2 done, 2 failed" in (
@@ -220,12 +220,12 @@ def test_command_options(grid, tmp_path):
 
 
 def test_command_errors_say_what_exists(grid):
-    unknown = grid.run("python -m mnist_xp.analyze --experiment NOPE", check=False)
+    unknown = grid.run("python -m xpkit.analyze --experiment NOPE", check=False)
     assert unknown.returncode == 1
     assert re.search(r"No experiment NOPE in .*experiments: MNIST_grid", unknown.stderr)
     run_id = (grid.workspace / "experiments/MNIST_grid/current").resolve().name
     no_run = grid.run(
-        "python -m mnist_xp.analyze --experiment MNIST_grid --run 1999", check=False
+        "python -m xpkit.analyze --experiment MNIST_grid --run 1999", check=False
     )
     assert no_run.returncode == 1
     assert "No run 1999 of MNIST_grid" in no_run.stderr

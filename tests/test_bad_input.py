@@ -93,10 +93,10 @@ def test_misspelled_required_key(sandbox, tmp_path):
 
 
 def test_bad_poll_interval_with_local_jobs(sandbox):
-    # Checked although the jobs run on this machine (MNIST_XP_LAUNCHER=local)
-    sandbox.env["MNIST_XP_SLURM_POLL"] = "0"
+    # Checked although the jobs run on this machine (XPKIT_LAUNCHER=local)
+    sandbox.env["XPKIT_SLURM_POLL"] = "0"
     process = sandbox.experiment(DEBUG, check=False)
-    assert_stopped_early(sandbox, process, ["MNIST_XP_SLURM_POLL='0'", "positive"])
+    assert_stopped_early(sandbox, process, ["XPKIT_SLURM_POLL='0'", "positive"])
 
 
 ANOTHER_LAUNCHERS_FILE = """\
@@ -118,9 +118,9 @@ def test_slurm_without_the_setup(sandbox, launchers):
         path.write_text(ANOTHER_LAUNCHERS_FILE)
     elif launchers == "no function":
         path.write_text("# find_launcher to come\n")
-    sandbox.env["MNIST_XP_LAUNCHER"] = "slurm"
+    sandbox.env["XPKIT_LAUNCHER"] = "slurm"
     process = sandbox.experiment(DEBUG, check=False)
-    words = ["MNIST_XP_LAUNCHER=slurm", str(path), "python -m mnist_xp.configure"]
+    words = ["XPKIT_LAUNCHER=slurm", str(path), "python -m xpkit.configure"]
     assert_stopped_early(sandbox, process, words)
 
 

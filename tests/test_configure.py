@@ -1,4 +1,4 @@
-"""``python -m mnist_xp.configure``: sets experimaestro up, never overwriting
+"""``python -m xpkit.configure``: sets experimaestro up, never overwriting
 what a user already has."""
 
 import pytest
@@ -14,7 +14,7 @@ def test_fresh_home(sandbox):
     ]
     assert settings["carbon"] == {"enabled": False}
     assert (config / "launchers.py").resolve() == REPO / "launchers.py"
-    again = sandbox.run("python -m mnist_xp.configure")
+    again = sandbox.run("python -m xpkit.configure")
     assert "already set up" in again.stdout and "already linked" in again.stdout
 
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 from conftest import REPO, SAMPLE, SAMPLE_YAML, Sandbox
 
-from mnist_xp.checkpoint import save_atomically
+from xpkit.checkpoint import save_atomically
 
 SAMPLE_MD5 = {
     name: checksum

@@ -46,7 +46,7 @@ def test_results_table_printed(done):
 
 def test_no_untrue_warning(done):
     """experimaestro 2.7.0 warns that Evaluate's folder will be cleaned (it
-    made that folder itself while Evaluate waited): mnist_xp.upstream_warnings
+    made that folder itself while Evaluate waited): xpkit.upstream_warnings
     drops that line, and only that one"""
     log = done.first_run.stdout + done.first_run.stderr
     assert "Submitting job Job[mnist_xp.learn.evaluate/" in log

@@ -3,7 +3,7 @@ its own, in turn, and waits for their tokens."""
 
 import pytest
 
-from mnist_xp.gpus import GpuAllocator, machine_gpus
+from xpkit.gpus import GpuAllocator, machine_gpus
 
 
 class Token:

@@ -9,8 +9,8 @@ from conftest import SAMPLE_YAML
 from experimaestro.utils.config import validate_attrs
 
 from mnist_xp.experiment import Configuration
-from mnist_xp.grid import combinations, read_grid
-from mnist_xp.validation import ConfigurationError
+from xpkit.checks import ConfigurationError
+from xpkit.grid import combinations, read_grid
 
 BASE = {
     "id": "MNIST_grid_forms",

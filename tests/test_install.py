@@ -33,9 +33,9 @@ def test_mnist_xp_is_the_repository_code_from_any_folder(elsewhere):
     # Editable: the tutorial's files themselves, not a copy
     assert where.stdout.strip() == str(REPO / "mnist_xp" / "__init__.py")
     usage = elsewhere.run(
-        [sys.executable, "-m", "mnist_xp.analyze", "--help"], cwd=elsewhere.folder
+        [sys.executable, "-m", "xpkit.analyze", "--help"], cwd=elsewhere.folder
     )
-    assert usage.stdout.startswith("usage: python -m mnist_xp.analyze")
+    assert usage.stdout.startswith("usage: python -m xpkit.analyze")
 
 
 def test_experiment_runs_from_any_folder(elsewhere):
@@ -57,7 +57,7 @@ def test_analysis_runs_from_any_folder(elsewhere):
         [
             sys.executable,
             "-m",
-            "mnist_xp.analyze",
+            "xpkit.analyze",
             "--experiment",
             "MNIST_sample",
             "--no-tensorboard",

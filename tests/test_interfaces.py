@@ -44,9 +44,9 @@ FAILING_YAML = REPO / "tests" / "failing.yaml"
 FIGURE = REPO / "docs" / "figures" / "web-ui.png"
 CHROMIUM = "chromium-headless-shell"
 HAS_SERVICE = (REPO / "mnist_xp" / "tensorboard_service.py").exists()
-"""Whether the experiment has its TensorBoard service (mnist_xp/tensorboard_service.py)"""
+"""Whether the experiment has its TensorBoard service (xpkit/tensorboard_service.py)"""
 HAS_ACTION = (REPO / "mnist_xp" / "export_action.py").exists()
-"""Whether the experiment has its export action (mnist_xp/export_action.py)"""
+"""Whether the experiment has its export action (xpkit/export_action.py)"""
 
 pytestmark = [
     pytest.mark.skipif(
@@ -68,7 +68,7 @@ KILL_PERFORM = (
     "experimaestro jobs --workspace mnist-xp kill --experiment MNIST_train --perform"
 )
 LOG_FOLLOW = "experimaestro jobs --workspace mnist-xp log -f {job}"
-ANALYZE = "python -m mnist_xp.analyze"
+ANALYZE = "python -m xpkit.analyze"
 TENSORBOARD = "tensorboard --logdir ~/experiments/mnist-xp/experiments/MNIST_train/current/results/tensorboard"
 
 JOB_ROW = re.compile(
@@ -120,7 +120,7 @@ def get_json(url: str):
 
 def default_sandbox(root: Path) -> Sandbox:
     """A sandbox whose workspace is also at ``~/experiments/mnist-xp`` (the
-    default of ``python -m mnist_xp.configure``), as the commands say"""
+    default of ``python -m xpkit.configure``), as the commands say"""
     sandbox = Sandbox(root)
     (sandbox.home / "experiments").mkdir()
     (sandbox.home / "experiments" / "mnist-xp").symlink_to(sandbox.workspace)
@@ -502,7 +502,7 @@ def test_run_experiment_console_prints_the_table_in_its_logs(console_run):
     assert "2 grid points, 2 done, 0 failed, 0 unfinished" in logs
 
 
-@pytest.mark.skipif(not HAS_SERVICE, reason="no mnist_xp/tensorboard_service.py")
+@pytest.mark.skipif(not HAS_SERVICE, reason="no xpkit/tensorboard_service.py")
 def test_run_experiment_console_lists_the_tensorboard_service(console_run):
     services = console_run.seen["services"]
     assert re.search(r"tensorboard +TensorBoard service +⏹ STOPPED", services)
@@ -604,12 +604,12 @@ def test_run_experiment_web_serves_on_another_port_than_it_says(web_sample):
     assert "MNIST_sample" in seen["experiments"]
 
 
-@pytest.mark.skipif(not HAS_SERVICE, reason="no mnist_xp/tensorboard_service.py")
+@pytest.mark.skipif(not HAS_SERVICE, reason="no xpkit/tensorboard_service.py")
 def test_run_experiment_web_lists_the_tensorboard_service(web_sample):
     assert re.search(r"TensorBoard service", web_sample.seen["services"])
 
 
-@pytest.mark.skipif(not HAS_ACTION, reason="no mnist_xp/export_action.py")
+@pytest.mark.skipif(not HAS_ACTION, reason="no xpkit/export_action.py")
 def test_run_experiment_web_lists_the_action_without_its_name(web_sample):
     """experimaestro 2.7.0 defect: the page of ``run-experiment --web`` has a
     row for the action, but without its identifier, description or class
@@ -625,7 +625,7 @@ def test_the_lines_experimaestro_logs_for_nothing(web_sample):
     # A successful job, its exit code lost (its state is read from its folder)
     assert re.search(r"Job Job\[mnist_xp\.learn\.learn/\w+\] ended with code -1", log)
     assert "1 grid points, 1 done, 0 failed" in log
-    # Dropped by the experiment (mnist_xp/upstream_warnings.py)
+    # Dropped by the experiment (xpkit/upstream_warnings.py)
     assert "Submitting job Job[mnist_xp.learn.evaluate/" in log
     assert "directory will be cleaned up" not in log
     listing = web_sample.run(LIST)
@@ -635,7 +635,7 @@ def test_the_lines_experimaestro_logs_for_nothing(web_sample):
 def test_run_experiment_web_stops_from_its_page(web_sample):
     """Stop, then Stop Server: the experiment ends (its jobs were over).
     Fails at times with -11 (a segmentation fault as the process ends): the
-    experiment's ``exit_quickly()`` (mnist_xp/speed.py, ``gc.freeze()`` with
+    experiment's ``exit_quickly()`` (xpkit/speed.py, ``gc.freeze()`` with
     PyTorch loaded) while the web server keeps the process running"""
     seen = web_sample.seen
     assert (

@@ -28,9 +28,9 @@ KILL_PERFORM = (
 )
 CLEAN = """experimaestro jobs --workspace mnist-xp clean --experiment MNIST_train --filter '@state = "error"'"""
 CLEAN_PERFORM = """experimaestro jobs --workspace mnist-xp clean --experiment MNIST_train --filter '@state = "error"' --perform"""
-ANALYZE = "python -m mnist_xp.analyze"
+ANALYZE = "python -m xpkit.analyze"
 FIGURES = (
-    "python -m mnist_xp.analyze --experiment MNIST_train"
+    "python -m xpkit.analyze --experiment MNIST_train"
     " --output docs/figures --no-tensorboard"
 )
 TENSORBOARD = (
@@ -44,7 +44,7 @@ POINTS = [f"n_layers={n},hidden_dim=32,kernel_size=3,lr=0.001,seed=0" for n in (
 
 def default_sandbox(root: Path) -> Sandbox:
     """A sandbox whose workspace is also at ``~/experiments/mnist-xp``, the
-    default of ``python -m mnist_xp.configure``"""
+    default of ``python -m xpkit.configure``"""
     sandbox = Sandbox(root)
     (sandbox.home / "experiments").mkdir()
     (sandbox.home / "experiments" / "mnist-xp").symlink_to(sandbox.workspace)

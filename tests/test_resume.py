@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import REPO, Sandbox, wait_for
 
-from mnist_xp.checkpoint import save_atomically
+from xpkit.checkpoint import save_atomically
 
 RESUME_YAML = REPO / "tests" / "resume.yaml"  # 10 epochs, a checkpoint every 50 steps
 TOTAL_STEPS = 620  # 4,000 images / 64 per batch = 62 steps, 10 epochs

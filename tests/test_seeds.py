@@ -11,9 +11,9 @@ import pytest
 from conftest import REPO, SAMPLE_YAML, Sandbox
 from matplotlib.container import ErrorbarContainer
 
-from mnist_xp.figures import accuracy_figure, accuracy_panels
-from mnist_xp.results_table import FOLDERS, METRICS, experiment_table, failed_points
-from mnist_xp.seeds import STATISTICS, by_point, format_by_point, several_seeds
+from xpkit.figures import accuracy_figure, accuracy_panels
+from xpkit.results_table import FOLDERS, METRICS, experiment_table, failed_points
+from xpkit.seeds import STATISTICS, by_point, format_by_point, several_seeds
 
 ID = "MNIST_seeds_test"
 POINT = {"n_layers": 1, "hidden_dim": 8, "kernel_size": 3, "lr": 0.001}
@@ -72,7 +72,7 @@ def test_the_printed_table_has_a_row_per_point_with_mean_and_std(seeded, accurac
     assert float(row["test_accuracy_std"]) == round(statistics.stdev(accuracies), 4)
     assert float(row["test_accuracy_std"]) > 0
     # The command prints the same table, and results.md holds it
-    command = seeded.run(f"python -m mnist_xp.analyze --experiment {ID}")
+    command = seeded.run(f"python -m xpkit.analyze --experiment {ID}")
     assert markdown_rows(command.stdout) == [row]
     assert markdown_rows((results_folder(seeded) / "results.md").read_text()) == [row]
 

@@ -121,10 +121,10 @@ def cluster():
 
 def slurm_sandbox(root: Path, cluster: dict, launcher: str = "slurm") -> Sandbox:
     """A sandbox whose commands see the ``cluster`` variables (SLURM_CONF...),
-    with a given MNIST_XP_LAUNCHER, and sacct polled every second"""
+    with a given XPKIT_LAUNCHER, and sacct polled every second"""
     sandbox = Sandbox(root)
     sandbox.env.update(cluster)
-    sandbox.env.update(MNIST_XP_LAUNCHER=launcher, MNIST_XP_SLURM_POLL="1")
+    sandbox.env.update(XPKIT_LAUNCHER=launcher, XPKIT_SLURM_POLL="1")
     return sandbox
 
 
@@ -211,7 +211,7 @@ def load_launchers():
 
 @pytest.fixture(scope="module")
 def through_slurm(cluster, tmp_path_factory) -> Sandbox:
-    """A sandbox where the sample experiment ran with MNIST_XP_LAUNCHER=slurm"""
+    """A sandbox where the sample experiment ran with XPKIT_LAUNCHER=slurm"""
     sandbox = slurm_sandbox(tmp_path_factory.mktemp("through-slurm"), cluster)
     start = time.monotonic()
     sandbox.process = sandbox.experiment(SAMPLE_YAML)
@@ -274,9 +274,9 @@ def test_results_table_printed_after_slurm(through_slurm):
 
 
 def test_gpu_spec_becomes_sbatch_options(cluster, monkeypatch):
-    for key, value in {**cluster, "MNIST_XP_LAUNCHER": "auto"}.items():
+    for key, value in {**cluster, "XPKIT_LAUNCHER": "auto"}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("MNIST_XP_SLURM_POLL", "1")
+    monkeypatch.setenv("XPKIT_SLURM_POLL", "1")
     launchers = load_launchers()
     from experimaestro.launcherfinder.parser import parse
     from experimaestro.launchers.slurm import SlurmLauncher
@@ -306,7 +306,7 @@ def test_gpu_request_is_allocated(cluster, tmp_path, monkeypatch):
     (fake) GPU; 2 cores, as the test node has no more"""
     for key, value in cluster.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("MNIST_XP_LAUNCHER", "slurm")
+    monkeypatch.setenv("XPKIT_LAUNCHER", "slurm")
     launchers = load_launchers()
     spec = "duration=1m & cuda(mem=4G)*1 & cpu(cores=2)"
     args = launchers.find_launcher(spec, tags=["slurm"]).options.args()
@@ -465,7 +465,7 @@ def test_auto_without_cluster_runs_here(no_cluster, tmp_path):
 def test_find_launchers_without_cluster(no_cluster, tmp_path):
     sandbox = slurm_sandbox(tmp_path, no_cluster, launcher="auto")
     # The sandbox is set up already: the command says so, and keeps the link
-    configure = sandbox.run("python -m mnist_xp.configure").stdout
+    configure = sandbox.run("python -m xpkit.configure").stdout
     assert "already linked" in configure, configure
     out = sandbox.run(
         'experimaestro find-launchers "duration=1h & cuda(mem=4G)*1 & cpu(cores=4)"'
@@ -478,7 +478,7 @@ def test_unknown_launcher_choice_is_an_error(tmp_path):
     process = sandbox.experiment(SAMPLE_YAML, check=False)
     message = process.stderr + process.stdout
     assert process.returncode != 0
-    assert "MNIST_XP_LAUNCHER='cluster' is not allowed" in message, message[-3000:]
+    assert "XPKIT_LAUNCHER='cluster' is not allowed" in message, message[-3000:]
     assert "auto, local, slurm" in message
     assert not (sandbox.workspace / "jobs").exists()
 
@@ -739,7 +739,7 @@ def test_slurm_stops_answering_during_a_run(cluster, daemons, tmp_path, daemon):
     answers again; no error of sacct reaches the log, and the jobs end DONE"""
     stop, start = daemons
     sandbox = slurm_sandbox(tmp_path, cluster)
-    sandbox.env["MNIST_XP_SLURM_REPORT"] = "10"
+    sandbox.env["XPKIT_SLURM_REPORT"] = "10"
     yaml = tmp_path / "outage.yaml"
     # Long enough to train through a restart of the controller (half a minute)
     yaml.write_text(f"imports: [{SAMPLE_YAML}]\nid: MNIST_outage\nepochs: 30\n")
@@ -829,8 +829,8 @@ def test_watcher_waits_for_sacct(tmp_path, monkeypatch, caplog, capfd):
         (bin / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.delenv("SLURM_CONF", raising=False)
-    monkeypatch.setenv("MNIST_XP_SLURM_POLL", "0.2")
-    monkeypatch.setenv("MNIST_XP_SLURM_REPORT", "0.5")
+    monkeypatch.setenv("XPKIT_SLURM_POLL", "0.2")
+    monkeypatch.setenv("XPKIT_SLURM_REPORT", "0.5")
     caplog.set_level(logging.INFO, logger="xpm.launchers")
     launchers = load_launchers()
     from experimaestro.launcherfinder.parser import parse
@@ -859,13 +859,13 @@ def test_watcher_waits_for_sacct(tmp_path, monkeypatch, caplog, capfd):
 
 def test_poll_interval(monkeypatch):
     launchers = load_launchers()
-    monkeypatch.delenv("MNIST_XP_SLURM_POLL", raising=False)
+    monkeypatch.delenv("XPKIT_SLURM_POLL", raising=False)
     assert launchers.poll_interval() == 60
-    monkeypatch.setenv("MNIST_XP_SLURM_POLL", "2.5")
+    monkeypatch.setenv("XPKIT_SLURM_POLL", "2.5")
     assert launchers.poll_interval() == 2.5
     for value in ("0", "-1", "soon", "nan"):
-        monkeypatch.setenv("MNIST_XP_SLURM_POLL", value)
-        with pytest.raises(launchers.LauncherError, match="MNIST_XP_SLURM_POLL"):
+        monkeypatch.setenv("XPKIT_SLURM_POLL", value)
+        with pytest.raises(launchers.LauncherError, match="XPKIT_SLURM_POLL"):
             launchers.poll_interval()
 
 
@@ -873,15 +873,15 @@ def test_report_interval(monkeypatch):
     launchers = load_launchers()
     from experimaestro.launcherfinder.parser import parse
 
-    from mnist_xp.launcher_support import report_interval  # (loaded by launchers.py)
+    from xpkit.launcher_support import report_interval  # (loaded by launchers.py)
 
-    monkeypatch.delenv("MNIST_XP_SLURM_REPORT", raising=False)
+    monkeypatch.delenv("XPKIT_SLURM_REPORT", raising=False)
     assert report_interval() == 300
-    monkeypatch.setenv("MNIST_XP_SLURM_REPORT", "5")
+    monkeypatch.setenv("XPKIT_SLURM_REPORT", "5")
     assert report_interval() == 5
-    monkeypatch.setenv("MNIST_XP_SLURM_REPORT", "often")
+    monkeypatch.setenv("XPKIT_SLURM_REPORT", "often")
     # Stops find_launcher, before anything is submitted
-    with pytest.raises(launchers.LauncherError, match="MNIST_XP_SLURM_REPORT='often'"):
+    with pytest.raises(launchers.LauncherError, match="XPKIT_SLURM_REPORT='often'"):
         launchers.slurm_launcher(parse("cpu(cores=1)").requirements[0])
 
 
@@ -891,7 +891,7 @@ def test_sacct_looks_back_over_midnight():
     load_launchers()
     from datetime import datetime
 
-    from mnist_xp.slurm_polling import PatientConnector, sacct_start
+    from xpkit.slurm_polling import PatientConnector, sacct_start
 
     def at(text):
         return datetime.fromisoformat(f"2026-01-02T{text}")
@@ -917,12 +917,12 @@ def test_sacct_looks_back_over_midnight():
 
 def test_local_choice_never_asks_slurm(monkeypatch):
     launchers = load_launchers()
-    monkeypatch.setenv("MNIST_XP_LAUNCHER", "local")
+    monkeypatch.setenv("XPKIT_LAUNCHER", "local")
     monkeypatch.setattr(launchers, "probe_slurm", lambda: pytest.fail("probed"))
     from experimaestro.launchers.direct import DirectLauncher
 
     assert isinstance(launchers.find_launcher("cpu(cores=1)"), DirectLauncher)
-    monkeypatch.setenv("MNIST_XP_LAUNCHER", "auto")
+    monkeypatch.setenv("XPKIT_LAUNCHER", "auto")
     launcher = launchers.find_launcher("cpu(cores=1)", tags=["local"])
     assert isinstance(launcher, DirectLauncher)
 

@@ -7,7 +7,7 @@ Python imports this module at start-up when ``tests/hooks`` is on
 replaced when ``mnist_xp.mnist_files`` is imported, without importing it first.
 
 The jobs check their files too, so the hook must reach them: experimaestro
-2.7 starts a local job with the launcher's variables only (``MNIST_XP_CORES``,
+2.7 starts a local job with the launcher's variables only (``XPKIT_CORES``,
 ``OMP_NUM_THREADS``...), not with the experiment's environment, so the hook
 adds its two variables to what a local job is started with. (A SLURM job gets
 the whole environment of the experiment from sbatch.)

@@ -13,9 +13,9 @@ which start TensorBoard on that folder on demand (``python -m
 tensorboard.main --host localhost --port 0``: the machine itself only, a free
 port), while the experiment runs and after.
 
-The folder is made by the run only (not by ``python -m mnist_xp.analyze``):
+The folder is made by the run only (not by ``python -m xpkit.analyze``):
 the analysis keeps making its own ``tensorboard/`` folder
-(:func:`mnist_xp.tensorboard_files.link_tensorboard`) for the runs made
+(:func:`xpkit.tensorboard_files.link_tensorboard`) for the runs made
 before the service, for other output folders, and with relative links that
 survive moving the workspace (the service's links are absolute).
 """

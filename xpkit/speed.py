@@ -1,43 +1,48 @@
-"""Speed settings of the jobs: threads, memory layout, a quick exit.
+"""A job's PyTorch: seed, device, threads, and a quick exit.
 
-None of them changes a result; each is explained and measured in
+The speed settings change no result; each is explained and measured in
 ``docs/speed.md`` and ``benchmarks/run.py``.
 """
 
 import contextlib
 import gc
+import logging
 import os
 
 import torch
+
+from .gpus import best_device
+
+logger = logging.getLogger(__name__)
+
+
+def configure_torch(seed: int) -> torch.device:
+    """Seeds PyTorch, asks for deterministic kernels, computes with the cores
+    the launcher gave the job, and returns its device: the GPU when the job
+    was given one (CUDA, else Apple's MPS), else the CPU"""
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)  # same seed, same results
+    use_job_cores()
+    device = best_device()
+    logger.info("Computing on %s with %d CPU threads", device, torch.get_num_threads())
+    return device
 
 
 def use_job_cores():
     """Computes with as many threads as the cores the launcher gave this job
 
-    The cores come from ``SLURM_CPUS_PER_TASK`` (SLURM) or ``MNIST_XP_CORES``
+    The cores come from ``SLURM_CPUS_PER_TASK`` (SLURM) or ``XPKIT_CORES``
     (the local launcher); with neither, PyTorch's default is kept.
     """
     # Deterministic kernels fill new tensors with NaN, a debugging aid that
     # changes no result and costs 10 to 20% of the time on a CPU: off
     torch.utils.deterministic.fill_uninitialized_memory = False
-    cores = os.environ.get("SLURM_CPUS_PER_TASK") or os.environ.get("MNIST_XP_CORES")
+    cores = os.environ.get("SLURM_CPUS_PER_TASK") or os.environ.get("XPKIT_CORES")
     if cores:
         torch.set_num_threads(int(cores))
         # A sequential CNN has no independent operators to run side by side
         with contextlib.suppress(RuntimeError):  # can be set once per process
             torch.set_num_interop_threads(1)
-
-
-def fast_layout(images: torch.Tensor) -> torch.Tensor:
-    """Adds the channel axis to (B, 28, 28) images: (B, 1, 28, 28)
-
-    On a CPU the result is a channels-last view of the same memory (one
-    channel allows it): the feature maps of the convolutions are then
-    channels-last too, which ReLU and max-pooling go through much faster.
-    """
-    if images.device.type == "cpu":
-        return images.unsqueeze(-1).permute(0, 3, 1, 2)
-    return images.unsqueeze(1)
 
 
 def exit_quickly(xp=None):

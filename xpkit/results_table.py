@@ -194,7 +194,7 @@ def markdown(shown: pd.DataFrame, right: list[str]) -> str:
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """The table as ``python -m mnist_xp.analyze`` prints it (one seed): a
+    """The table as ``python -m xpkit.analyze`` prints it (one seed): a
     line naming the run, then a Markdown table (metrics rounded: accuracies
     and losses to 4 decimals, seconds to 1; ``nan`` when missing; job folders
     relative to the workspace when it is known)"""

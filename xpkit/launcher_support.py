@@ -3,7 +3,7 @@ turning a requirement into sbatch options, the jobs' environment, a fix of
 experimaestro's SLURM job scripts, and a SLURM launcher that waits while
 SLURM does not answer (``slurm_polling.py``). See ``docs/launchers.md``.
 
-Imported by ``launchers.py`` only; imports nothing of the tutorial.
+Imported by ``xpkit/launchers.py`` only.
 """
 
 import logging
@@ -24,24 +24,24 @@ from experimaestro.launchers.slurm import (
     SlurmScriptBuilder,
 )
 
-from mnist_xp.slurm_polling import PatientConnector
+from .slurm_polling import PatientConnector
 
 logger = logging.getLogger("xpm.launchers")
 
-LAUNCHER_VARIABLE = "MNIST_XP_LAUNCHER"
+LAUNCHER_VARIABLE = "XPKIT_LAUNCHER"
 """Environment variable forcing the launcher: auto, local or slurm"""
 
 LAUNCHER_CHOICES = ("auto", "local", "slurm")
 
-POLL_VARIABLE = "MNIST_XP_SLURM_POLL"
+POLL_VARIABLE = "XPKIT_SLURM_POLL"
 """Environment variable: seconds between two ``sacct`` calls"""
 
-REPORT_VARIABLE = "MNIST_XP_SLURM_REPORT"
+REPORT_VARIABLE = "XPKIT_SLURM_REPORT"
 """Environment variable: seconds between two log lines saying that SLURM
 still does not answer"""
 
 REPORT_DEFAULT = 300
-"""Seconds between two such lines when ``MNIST_XP_SLURM_REPORT`` is not set"""
+"""Seconds between two such lines when ``XPKIT_SLURM_REPORT`` is not set"""
 
 PROBE_TIMEOUT = 10
 """Seconds ``scontrol ping`` may take before the controller counts as silent"""
@@ -52,7 +52,7 @@ class LauncherError(HandledException):
 
 
 def launcher_choice() -> str:
-    """The value of ``MNIST_XP_LAUNCHER`` (``auto`` when unset or empty)
+    """The value of ``XPKIT_LAUNCHER`` (``auto`` when unset or empty)
 
     :raises LauncherError: for a value that is not auto, local or slurm
     """
@@ -119,7 +119,7 @@ def seconds_variable(variable: str, default: float, meaning: str) -> float:
 
 
 def poll_interval() -> float:
-    """Seconds between two ``sacct`` calls: ``MNIST_XP_SLURM_POLL``, else
+    """Seconds between two ``sacct`` calls: ``XPKIT_SLURM_POLL``, else
     experimaestro's default (60)
 
     :raises LauncherError: if the variable is not a positive number
@@ -130,7 +130,7 @@ def poll_interval() -> float:
 
 def report_interval() -> float:
     """Seconds between two log lines saying that SLURM still does not answer:
-    ``MNIST_XP_SLURM_REPORT``, else 300
+    ``XPKIT_SLURM_REPORT``, else 300
 
     :raises LauncherError: if the variable is not a positive number
     """
@@ -224,7 +224,7 @@ def slurm_options(requirement: HostSimpleRequirement) -> SlurmOptions:
     return options
 
 
-class MnistSlurmScriptBuilder(SlurmScriptBuilder):
+class ExportingScriptBuilder(SlurmScriptBuilder):
     """experimaestro's job script writer, with two fixes
 
     - The job's environment variables are exported by the shell script that
@@ -232,7 +232,7 @@ class MnistSlurmScriptBuilder(SlurmScriptBuilder):
       late for ``GLIBC_TUNABLES``, which glibc reads when a process starts.
     - Workaround for experimaestro 2.7.0, which caches ``job.python_path`` as
       an iterator, empty after the first script is written: a job submitted
-      again (after a time limit) fails with ``No module named 'mnist_xp'``.
+      again (after a time limit) fails with ``No module named ...`` (the project's package).
       Dropping the cached value makes it be computed again. Delete the
       ``pop`` line once experimaestro caches a list.
     """
@@ -249,12 +249,12 @@ class MnistSlurmScriptBuilder(SlurmScriptBuilder):
         return script
 
 
-class MnistSlurmLauncher(SlurmLauncher):
-    """experimaestro's SLURM launcher, with :class:`MnistSlurmScriptBuilder`,
+class PatientSlurmLauncher(SlurmLauncher):
+    """experimaestro's SLURM launcher, with :class:`ExportingScriptBuilder`,
     whose job watcher waits, saying so in the log, while SLURM does not
     answer (workaround for experimaestro 2.7.0: see ``slurm_polling.py``)
 
-    :raises LauncherError: if ``MNIST_XP_SLURM_REPORT`` is not a positive
+    :raises LauncherError: if ``XPKIT_SLURM_REPORT`` is not a positive
         number
     """
 
@@ -265,4 +265,4 @@ class MnistSlurmLauncher(SlurmLauncher):
         )
 
     def scriptbuilder(self):
-        return MnistSlurmScriptBuilder(self)
+        return ExportingScriptBuilder(self)

@@ -109,7 +109,7 @@ def best_point(workspace: Path, experiment: str, run: str) -> tuple[dict, int]:
     if done.empty:
         raise ActionError(
             f"No grid point of {experiment} run {run} has finished learning yet:"
-            " nothing to export (see `python -m mnist_xp.analyze`)"
+            " nothing to export (see `python -m xpkit.analyze`)"
         )
     # Sorted by tags first, so that the choice never depends on the test results
     done = done.sort_values(tags, kind="stable").sort_values(

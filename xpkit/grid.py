@@ -21,7 +21,7 @@ import attr
 import yaml
 from experimaestro.experiments.grid import GenericParams
 
-from .validation import ConfigurationError
+from .checks import ConfigurationError
 
 
 def grid_keys(cfg) -> dict[str, type]:

@@ -72,40 +72,51 @@ def existing_run(
     )
 
 
+ROLES = {"summary_path": "learn", "results_path": "evaluate"}
+"""How the table tells a job's role from its task's declarations: a task that
+learns declares ``summary_path`` (its final validation metrics, JSON), one
+that evaluates declares ``results_path`` (its test metrics, JSON)"""
+
+
+def task_roles(configs: dict) -> dict[str, str]:
+    """The role (``learn`` or ``evaluate``) of each task id of a run, read
+    from the declarations of the tasks' configurations (see :data:`ROLES`)"""
+    roles = {}
+    for config in configs.values():
+        for name, role in ROLES.items():
+            if name in type(config).__xpmtype__.arguments:
+                roles[str(type(config).__xpmtype__.identifier)] = role
+    return roles
+
+
 def grid_points(provider, experiment_id: str, run_id: str) -> tuple[list, list]:
     """The jobs of a run grouped into grid points by their tags
 
     :return: the points, each ``{"tags": {name: value}, "learn": (job,
-        configuration), "evaluate": (job, configuration)}`` (a task without a
+        configuration), "evaluate": (job, configuration)}`` (a role without a
         job in the run is missing), and the tag names in the order the
         experiment set them
-    :raises ValueError: if two Learn (or two Evaluate) jobs have the same tags
+    :raises ValueError: if two jobs of one role have the same tags
     """
-    # Imported here: torch takes seconds to load, a wrong id should not wait
-    from .learn import Evaluate, Learn
-
     configs = provider.load_xp_info(experiment_id, run_id).jobs
     tags_map = provider.get_tags_map(experiment_id, run_id)
+    roles = task_roles(configs)
     points: dict[tuple, dict] = {}
     tag_names: list[str] = []
-    kinds = {
-        str(Learn.__xpmtype__.identifier): "learn",
-        str(Evaluate.__xpmtype__.identifier): "evaluate",
-    }
     for job in provider.get_jobs(experiment_id, run_id):
-        kind = kinds.get(job.task_id)
-        if kind is None:
-            continue  # not a task of this experiment
+        role = roles.get(job.task_id)
+        if role is None:
+            continue  # a task that neither learns nor evaluates
         # None while the experiment has not written it yet (just submitted)
         config = configs.get(job.identifier)
         tags = dict(tags_map.get(job.identifier, {}))
         tag_names += [name for name in tags if name not in tag_names]
         point = points.setdefault(tuple(tags.items()), {"tags": tags})
-        if kind in point:
+        if role in point:
             raise ValueError(
-                f"Two {kind} jobs of {experiment_id}/{run_id} have the tags"
-                f" {point_label(tags) or '(none)'}: {point[kind][0].path} and"
+                f"Two {role} jobs of {experiment_id}/{run_id} have the tags"
+                f" {point_label(tags) or '(none)'}: {point[role][0].path} and"
                 f" {job.path}. Tag the parameters that differ between them"
             )
-        point[kind] = (job, config)
+        point[role] = (job, config)
     return list(points.values()), tag_names

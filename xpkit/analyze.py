@@ -1,6 +1,6 @@
 """Results you can look at: one table, two figures and a TensorBoard folder.
 
-    python -m mnist_xp.analyze [--workspace WS] [--experiment ID] [--run RUN]
+    python -m xpkit.analyze [--workspace WS] [--experiment ID] [--run RUN]
                                [--output FOLDER] [--no-tensorboard]
 
 reads a run of the experiment, finished or still running, through
@@ -12,13 +12,13 @@ or unfinished points are kept, with their state and NaN metrics. When the
 ``seed`` tag takes several values (e.g. ``seeds.yaml``), it prints instead one
 row per grid point of the other tags: the seeds done (``n_seeds``), the mean
 and std of each metric over them, and the seeds that failed or are unfinished
-(:mod:`mnist_xp.seeds`).
+(:mod:`xpkit.seeds`).
 
 Options (and defaults):
 
 - ``--workspace``: a workspace folder, or the id of a workspace of
   ``~/.config/experimaestro/settings.yaml`` (default: ``mnist-xp``, the one
-  ``python -m mnist_xp.configure`` adds);
+  ``python -m xpkit.configure`` adds);
 - ``--experiment``: the experiment id (default: ``MNIST_train``);
 - ``--run``: the run id, a folder name under ``<workspace>/experiments/<id>/``
   (default: the current run, the one ``current`` links to);
@@ -46,30 +46,30 @@ Files written in the output folder:
 
 The experiment (:func:`mnist_xp.experiment.run`) calls :func:`analyze` when
 its jobs are over: the table it prints and the files it writes are the ones
-this command gives. The parts live in :mod:`mnist_xp.run_jobs` (the jobs of
-the run), :mod:`mnist_xp.results_table` (the table and its files),
-:mod:`mnist_xp.seeds` (the table over seeds), :mod:`mnist_xp.figures` and
-:mod:`mnist_xp.tensorboard_files`.
+this command gives. The parts live in :mod:`xpkit.run_jobs` (the jobs of
+the run), :mod:`xpkit.results_table` (the table and its files),
+:mod:`xpkit.seeds` (the table over seeds), :mod:`xpkit.figures` and
+:mod:`xpkit.tensorboard_files`.
 """
 
 import argparse
 import sys
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pandas as pd
-from experimaestro.settings import get_workspace
+from experimaestro import RunMode
+from experimaestro.scheduler.experiment import FailedExperiment
+from experimaestro.settings import get_settings, get_workspace
 
-from .configure import WORKSPACE_ID
 from .figures import plot_curves, plot_test_accuracy
 from .results_table import experiment_table, failed_points, format_table, write_table
 from .seeds import by_point, format_by_point, several_seeds, write_by_point
+from .speed import exit_quickly
 from .tensorboard_files import link_tensorboard
 
 # failed_points is re-exported: experiment.py imports it from here
 __all__ = ["analyze", "failed_points", "main"]
-
-DEFAULT_EXPERIMENT = "MNIST_train"
-"""The experiment of params.yaml"""
 
 TENSORBOARD_FOLDER = "tensorboard"
 """Sub-folder of the output folder holding one link per Learn job"""
@@ -124,44 +124,91 @@ def analyze(
     return table
 
 
+def show_results(xp, figures: bool = True):
+    """At the end of an experiment's ``run``: prints the table of
+    :func:`analyze` and writes its files in the run's results folder
+
+    :param xp: the experiment (``helper.xp``)
+    :raises FailedExperiment: if a grid point failed (``run-experiment``
+        then exits with status 1)
+    """
+    if xp.run_mode != RunMode.NORMAL:
+        return  # a dry run has no results
+    table = analyze(
+        xp.workspace.path, xp.name, xp.run_id, output=xp.resultspath, figures=figures
+    )
+    exit_quickly(xp)  # skip Python's slow final clean-up (speed.py)
+    if failed := failed_points(table):
+        raise FailedExperiment(
+            f"{len(failed)} of {len(table)} grid points failed:\n" + "\n".join(failed)
+        )
+
+
 # ---------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------
 
 
-def workspace_folder(value: str | None) -> Path:
+def workspace_folder(value: str | None, experiment: str | None) -> Path:
     """The workspace folder given on the command line: an existing folder, or
-    the id of a workspace of experimaestro's settings (``mnist-xp`` when
-    nothing is given)
+    the id of a workspace of experimaestro's settings; when nothing is given,
+    the workspace experimaestro gives the experiment (by its triggers), else
+    its default one (the first)
 
-    :raises SystemExit: with a message, when neither
+    :raises SystemExit: with a message, when none is found
     """
     if value and Path(value).expanduser().is_dir():
         return Path(value).expanduser()
-    settings = get_workspace(value or WORKSPACE_ID)
+    if value:
+        settings = get_workspace(value)
+    else:
+        matching = [
+            w
+            for w in get_settings().workspaces
+            if experiment and any(fnmatch(experiment, t) for t in w.triggers)
+        ]
+        settings = matching[0] if matching else get_workspace()
     if settings is None:
         raise SystemExit(
-            f"No workspace folder or workspace id {value or WORKSPACE_ID!r}"
-            " in ~/.config/experimaestro/settings.yaml: give --workspace FOLDER,"
-            " or run `python -m mnist_xp.configure` first"
+            f"No workspace folder or workspace id {value!r} in"
+            " ~/.config/experimaestro/settings.yaml: give --workspace FOLDER,"
+            " or run `python -m xpkit.configure --workspace FOLDER` first"
         )
     return Path(settings.path).expanduser()
 
 
+def only_experiment(workspace: Path) -> str:
+    """The id of the one experiment of a workspace
+
+    :raises SystemExit: naming the experiments, when there is not exactly one
+    """
+    folder = workspace / "experiments"
+    known = (
+        sorted(p.name for p in folder.iterdir() if p.is_dir())
+        if folder.is_dir()
+        else []
+    )
+    if len(known) == 1:
+        return known[0]
+    raise SystemExit(
+        f"Analysis stopped: give --experiment ID ({workspace} holds"
+        f" {', '.join(known) or 'no experiment'})"
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m mnist_xp.analyze",
+        prog="python -m xpkit.analyze",
         description=__doc__.split("\n")[0],
     )
     parser.add_argument(
         "--workspace",
-        help="workspace folder or id in experimaestro's settings"
-        f" (default: {WORKSPACE_ID})",
+        help="workspace folder or id in experimaestro's settings (default: the"
+        " one experimaestro gives the experiment)",
     )
     parser.add_argument(
         "--experiment",
-        default=DEFAULT_EXPERIMENT,
-        help="experiment id (default: %(default)s)",
+        help="experiment id (default: the workspace's only experiment)",
     )
     parser.add_argument("--run", help="run id (default: the current run)")
     parser.add_argument(
@@ -175,10 +222,11 @@ def main(argv=None):
         help="do not make the tensorboard folder of links",
     )
     args = parser.parse_args(argv)
+    workspace = workspace_folder(args.workspace, args.experiment)
     try:
         analyze(
-            workspace_folder(args.workspace),
-            args.experiment,
+            workspace,
+            args.experiment or only_experiment(workspace),
             args.run,
             output=args.output,
             tensorboard=not args.no_tensorboard,

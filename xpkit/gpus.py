@@ -44,7 +44,7 @@ class GpuAllocator:
             raise ValueError(f"{per_job} GPUs per job, but {len(gpus)} on this machine")
         self.gpus, self.per_job = gpus, per_job
         self.tokens = {
-            gpu: connector.createtoken(f"mnist-xp-gpu-{gpu}", 1) for gpu in gpus
+            gpu: connector.createtoken(f"xpkit-gpu-{gpu}", 1) for gpu in gpus
         }
         self.turn = itertools.cycle(range(0, len(gpus) - per_job + 1, per_job))
 

@@ -4,11 +4,12 @@ experimaestro 2.7 checks the types of the YAML values but accepts unknown
 keys silently (a typo such as ``hidden_dims`` would run the default grid) and
 any number: here every key and value is checked, and a bad one stops the
 experiment with one message naming the key, the value and what is allowed.
-The allowed values of each setting are stated here, and only here: in
-:data:`RULES`, :data:`QUANTITIES` (the launcher requirement) and
-:func:`check_sizes` (the limits that depend on the data).
+The allowed values of each setting are stated once: in the rules the
+experiment gives :func:`check_configuration` (a number without a rule must be
+positive), :data:`QUANTITIES` (the launcher requirement) and
+:func:`check_batch_fits` (a limit that depends on the data).
 
-Importing this module (experiment.py does) makes ``run-experiment`` check the
+Importing this module (an experiment does, through :mod:`xpkit`) makes ``run-experiment`` check the
 keys before it builds the Configuration: see :func:`validate_known_keys`.
 """
 
@@ -20,12 +21,11 @@ from pathlib import Path
 import attr
 from arpeggio import NoMatch
 from experimaestro.exceptions import HandledException
-from experimaestro.experiments import cli
+from experimaestro.experiments import ConfigurationBase, cli
 from experimaestro.launcherfinder.parser import parse
 from experimaestro.launcherfinder.registry import LauncherRegistry
 from experimaestro.utils.config import validate_attrs
 
-from .configure import LAUNCHERS
 from .launcher_support import (
     LAUNCHER_VARIABLE,
     LauncherError,
@@ -35,31 +35,10 @@ from .launcher_support import (
 )
 
 
-def positive_integer(value) -> bool:
-    return value >= 1
-
-
-def positive_number(value) -> bool:
+def positive(value) -> bool:
+    """What :func:`check_configuration` asks of a number without a rule"""
     return math.isfinite(value) and value > 0
 
-
-RULES = {
-    "n_layers": (lambda v: 1 <= v <= 4, "1 to 4: each block halves the 28-pixel side"),
-    "hidden_dim": (positive_integer, "a positive number of channels"),
-    "kernel_size": (
-        lambda v: v % 2 == 1 and 1 <= v <= 27,
-        "an odd number of pixels, 1 to 27",
-    ),
-    "epochs": (positive_integer, "a positive integer"),
-    "batch_size": (positive_integer, "a positive integer"),
-    "n_val": (positive_integer, "a positive integer"),
-    "n_validation": (positive_integer, "a positive integer"),
-    "checkpoint_every": (positive_integer, "a positive integer"),
-    "lr": (positive_number, "a positive number"),
-    "time_margin": (positive_number, "a positive number"),
-}
-"""For each key: a test that its value (each value, for a list) must pass,
-and what is allowed, in words"""
 
 QUANTITIES = {
     "cores": "a job needs 1 core or more",
@@ -70,21 +49,20 @@ QUANTITIES = {
 """What is allowed for each quantity of the launcher requirement, which must
 not be zero (the parser takes any number of digits)"""
 
-TRAIN_IMAGES = Path("MNIST", "raw", "train-images-idx3-ubyte")
-"""The training images' IDX file, in the folder of the prepared data
-(torchvision's layout)"""
-
 
 class ConfigurationError(HandledException):
     """A value of the YAML configuration is missing, unknown or not allowed"""
 
 
-def check_configuration(cfg, grid: tuple[str, ...]):
+def check_configuration(cfg, grid: tuple[str, ...], rules: dict):
     """Stops with one clear message if a key, a value or a launcher setting
     is not allowed
 
     :param cfg: the experiment's configuration, as experimaestro read it
     :param grid: the keys that hold lists of values to sweep
+    :param rules: for a key, ``(test, allowed)``: a test that each of its
+        values must pass, and what is allowed, in words; a number (int or
+        float, bool excepted) without a rule must be positive
     :raises ConfigurationError: naming the key, its value and what is allowed
     :raises LauncherError: for a launcher environment variable or set-up that
         cannot work
@@ -97,29 +75,36 @@ def check_configuration(cfg, grid: tuple[str, ...]):
     for key in grid:
         if not getattr(cfg, key):
             fail(key, getattr(cfg, key), "give a non-empty list of values")
-    for key, (test, words) in RULES.items():
-        values = getattr(cfg, key)
-        for value in values if key in grid else [values]:
-            if not test(value):
-                fail(key, value, words)
+    experimaestros = {field.name for field in attr.fields(ConfigurationBase)}
+    for field in attr.fields(type(cfg)):
+        if field.name in experimaestros:
+            continue  # id, title...: experimaestro's own keys
+        values = getattr(cfg, field.name)
+        for value in values if field.name in grid else [values]:
+            test, words = rules.get(field.name, (None, None))
+            if test is None and is_number(value):
+                test, words = positive, "a positive number"
+            if test is not None and not test(value):
+                fail(field.name, value, words)
     if problem := requirement_problem(cfg.launcher):
         fail("launcher", cfg.launcher, problem)
-    poll_interval()  # MNIST_XP_SLURM_POLL, even when the jobs run on this machine
-    report_interval()  # MNIST_XP_SLURM_REPORT, likewise
+    poll_interval()  # XPKIT_SLURM_POLL, even when the jobs run on this machine
+    report_interval()  # XPKIT_SLURM_REPORT, likewise
     check_launchers_file()
 
 
-def check_sizes(cfg, train):
-    """Stops if a batch does not fit in the training images left once the
-    validation images are held out (no training step would be made)
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-    :param train: the prepared training images, whose ``root`` folder holds
-        :data:`TRAIN_IMAGES`
+
+def check_batch_fits(batch_size: int, n_validation: int, n_images: int):
+    """Stops if a batch does not fit in the training examples left once the
+    validation examples are held out (no training step would be made)
+
+    :param n_images: the number of training examples of the dataset
     :raises ConfigurationError: naming ``batch_size`` or ``n_validation``
     """
-    with (Path(train.root) / TRAIN_IMAGES).open("rb") as fp:
-        n_images = int.from_bytes(fp.read(8)[4:], "big")  # IDX: magic, count
-    batch, held_out = cfg.batch_size, cfg.n_validation
+    batch, held_out = batch_size, n_validation
     if batch <= n_images - held_out:
         return
     # Blame the value that is out of the ordinary: most held out, or the batch
@@ -159,8 +144,8 @@ def requirement_problem(requirement: str) -> str | None:
 
 
 def check_launchers_file():
-    """With ``MNIST_XP_LAUNCHER=slurm``, stops unless experimaestro uses this
-    repository's ``launchers.py`` (or a file that reads the variable too):
+    """With ``XPKIT_LAUNCHER=slurm``, stops unless experimaestro uses xpkit's
+    ``find_launcher`` (or one that reads the variable too):
     any other, or none, would run the jobs on this machine without a word
 
     :raises LauncherError: saying which file experimaestro reads, and what to run
@@ -171,8 +156,7 @@ def check_launchers_file():
     path = LauncherRegistry.CURRENT_CONFIG_DIR / "launchers.py"
     function = registry.find_launcher_fn
     if function is not None and (
-        path.resolve() == LAUNCHERS
-        or launcher_choice in getattr(function, "__globals__", {}).values()
+        launcher_choice in getattr(function, "__globals__", {}).values()
     ):
         return
     if not path.is_file():
@@ -180,17 +164,17 @@ def check_launchers_file():
     elif function is None:
         found = f"{path} has no find_launcher function"
     else:
-        found = f"{path} is not this repository's launchers.py"
+        found = f"{path} does not use xpkit's find_launcher"
     yours = (
-        " (it keeps a file of yours: merge the two find_launcher functions by"
-        " hand, or move yours away first)"
+        " (it keeps a file of yours: add `from xpkit.launchers import"
+        " find_launcher` to it, or move it away first)"
         if path.exists()
         else ""
     )
     raise LauncherError(
         f"{LAUNCHER_VARIABLE}=slurm, but {found}: experimaestro would run the"
-        f" jobs on this machine. Run `python -m mnist_xp.configure` to link"
-        f" {path} to {LAUNCHERS}{yours}"
+        f" jobs on this machine. Run `python -m xpkit.configure --workspace"
+        f" FOLDER` to set it up{yours}"
     )
 
 

@@ -15,7 +15,7 @@ since experimaestro's ``sacct`` call gives no start time (sacct then lists
 the jobs of the current day only), a job that ended before midnight would
 never be seen ended after an outage across midnight: the first call after
 midnight looks back to before the last answer. Delete this module, and the
-connector given in ``MnistSlurmLauncher``, once experimaestro reports a
+connector given in ``PatientSlurmLauncher``, once experimaestro reports a
 failed poll, keeps the last states and asks ``sacct`` for a start time.
 
 Imports nothing of this repository (the controller check comes as an
