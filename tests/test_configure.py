@@ -1,9 +1,18 @@
 """``python -m xpkit.configure``: sets experimaestro up, never overwriting
-what a user already has."""
+what a user already has, and pointing into no checkout."""
 
-import pytest
+import shutil
+import subprocess
+
 import yaml
-from conftest import REPO, Sandbox
+from conftest import BIN, REPO, Sandbox
+
+from xpkit.configure import LAUNCHERS_FILE
+
+CONFIGURE = (
+    "python -m xpkit.configure --workspace {workspace} --id mnist-xp"
+    " --experiments 'MNIST_*'"
+)
 
 
 def test_fresh_home(sandbox):
@@ -13,9 +22,11 @@ def test_fresh_home(sandbox):
         {"id": "mnist-xp", "path": str(sandbox.workspace), "triggers": ["MNIST_*"]}
     ]
     assert settings["carbon"] == {"enabled": False}
-    assert (config / "launchers.py").resolve() == REPO / "launchers.py"
-    again = sandbox.run("python -m xpkit.configure")
-    assert "already set up" in again.stdout and "already linked" in again.stdout
+    launchers = config / "launchers.py"
+    assert not launchers.is_symlink() and launchers.read_text() == LAUNCHERS_FILE
+    assert str(REPO) not in launchers.read_text()
+    again = sandbox.run(CONFIGURE.format(workspace=sandbox.workspace))
+    assert again.stdout.count("already set up") == 2, again.stdout
 
 
 def test_existing_settings_are_merged(tmp_path):
@@ -31,10 +42,74 @@ def test_existing_settings_are_merged(tmp_path):
     assert backup.read_text() == mine
 
 
-def test_existing_launchers_file_is_kept(tmp_path):
+MY_LAUNCHERS = """\
+# my launchers
+from experimaestro.connectors.local import LocalConnector
+from experimaestro.launchers.direct import DirectLauncher
+
+
+def find_launcher(requirement, tags=()):
+    return DirectLauncher(LocalConnector.instance())
+"""
+
+
+def test_existing_launchers_file_is_kept_and_the_quick_start_goes_on(tmp_path):
+    """The quick start's chain (set-up && experiment) runs to the end"""
     config = tmp_path / "home" / ".config" / "experimaestro"
     config.mkdir(parents=True)
-    (config / "launchers.py").write_text("# my launchers\n")
-    with pytest.raises(AssertionError, match="exists and is not a link"):
-        Sandbox(tmp_path)  # the set-up command fails
-    assert (config / "launchers.py").read_text() == "# my launchers\n"
+    (config / "launchers.py").write_text(MY_LAUNCHERS)
+    sandbox = Sandbox(tmp_path)  # fails if the set-up exits with an error
+    configure = CONFIGURE.format(workspace=sandbox.workspace)
+    chain = sandbox.run(
+        f"{configure} && experimaestro run-experiment tests/sample.yaml"
+    )
+    [line] = [line for line in chain.stdout.splitlines() if "launchers.py" in line]
+    assert "yours, left alone" in line
+    assert (config / "launchers.py").read_text() == MY_LAUNCHERS
+    assert [job.name for job in sandbox.jobs("evaluate")], "no job ran"
+
+
+def test_link_of_an_earlier_set_up_is_replaced(tmp_path):
+    config = tmp_path / "home" / ".config" / "experimaestro"
+    config.mkdir(parents=True)
+    (config / "launchers.py").symlink_to(REPO / "launchers.py")
+    Sandbox(tmp_path)
+    launchers = config / "launchers.py"
+    assert not launchers.is_symlink() and launchers.read_text() == LAUNCHERS_FILE
+
+
+def test_renamed_copy_works_after_the_checkout_moved(tmp_path):
+    """A copy of the layer and of the lesson, its package renamed, set up
+    from its folder, keeps working once that folder has moved"""
+    first = tmp_path / "first"
+    first.mkdir()
+    shutil.copytree(REPO / "xpkit", first / "xpkit")
+    shutil.copytree(REPO / "mnist_xp", first / "digits_xp")
+    for name in ("params.yaml", "debug.yaml"):
+        text = (REPO / name).read_text().replace("mnist_xp.", "digits_xp.")
+        (first / name).write_text(text)
+    sample = (REPO / "tests" / "sample.yaml").read_text()
+    (first / "sample.yaml").write_text(sample.replace("../debug.yaml", "debug.yaml"))
+    sandbox = Sandbox(tmp_path / "sandbox")
+    sandbox.env["PYTHONPATH"] = f"{first}:{sandbox.env.get('PYTHONPATH', '')}"
+    sandbox.run(CONFIGURE.format(workspace=sandbox.workspace), cwd=first)
+
+    moved = shutil.move(first, tmp_path / "moved")
+    sandbox.env["PYTHONPATH"] = sandbox.env["PYTHONPATH"].replace(
+        str(first), str(moved)
+    )
+    run = sandbox.run(
+        [str(BIN / "experimaestro"), "run-experiment", "sample.yaml"], cwd=moved
+    )
+    assert "grid points, 1 done" in run.stdout, run.stdout
+    [evaluate] = sorted((sandbox.workspace / "jobs").glob("digits_xp.learn.evaluate/*"))
+    assert (evaluate / "results.json").is_file()
+    where = subprocess.run(
+        [str(BIN / "python"), "-c", "import xpkit, digits_xp; print(xpkit.__file__)"],
+        env=sandbox.env,
+        cwd=tmp_path,  # (a `python -c` imports from its folder first)
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert where.startswith(str(moved)), where

@@ -21,14 +21,19 @@ comes from experimaestro's records of a run (job states, tags, parameters),
 and from these declarations of your tasks:
 
 - the task that learns declares ``summary_path`` (a JSON file with
-  ``validation_accuracy``, ``validation_loss`` and ``train_seconds``),
-  ``tensorboard_path`` (its TensorBoard folder) and ``parameters_path`` (the
-  learnt parameters);
+  ``validation_accuracy``, ``validation_loss`` and ``train_seconds``) and
+  ``tensorboard_path`` (its TensorBoard folder), and writes the learnt
+  parameters to ``parameters.pth`` in its job folder (the file the export
+  action copies);
 - the task that evaluates declares ``results_path`` (a JSON file with
   ``accuracy`` and ``loss`` on the test set);
 - both carry the same tags (the grid point); several seeds are told apart by
-  a ``seed`` tag.
+  a ``seed`` tag;
+- the list of failed points names a job's log ``learn.err`` or
+  ``evaluate.err``: right when the two tasks' ids end in ``.learn`` and
+  ``.evaluate`` (experimaestro names a log after the last part of the task id).
 
 Environment variables: ``XPKIT_LAUNCHER``, ``XPKIT_SLURM_POLL``,
-``XPKIT_SLURM_REPORT`` (see ``docs/launchers.md``).
+``XPKIT_SLURM_REPORT`` (see ``docs/launchers.md``); ``XPKIT_CORES`` is set by
+the local launcher for :mod:`~xpkit.speed`.
 """

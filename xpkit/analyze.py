@@ -6,10 +6,10 @@
 reads a run of the experiment, finished or still running, through
 experimaestro's loading API (the job configurations, the experiment's tag map
 and the job states), and prints one table: a row per grid point with its tags,
-the state of its Learn and Evaluate jobs, its validation and test accuracy and
-loss, its training time and its job folders, best test accuracy first. Failed
-or unfinished points are kept, with their state and NaN metrics. When the
-``seed`` tag takes several values (e.g. ``seeds.yaml``), it prints instead one
+the state of its learning and evaluating jobs, its validation and test
+accuracy and loss, its training time and its job folders, best test accuracy
+first. Failed or unfinished points are kept, with their state and NaN
+metrics. When the ``seed`` tag takes several values (e.g. ``seeds.yaml``), it prints instead one
 row per grid point of the other tags: the seeds done (``n_seeds``), the mean
 and std of each metric over them, and the seeds that failed or are unfinished
 (:mod:`xpkit.seeds`).
@@ -17,9 +17,12 @@ and std of each metric over them, and the seeds that failed or are unfinished
 Options (and defaults):
 
 - ``--workspace``: a workspace folder, or the id of a workspace of
-  ``~/.config/experimaestro/settings.yaml`` (default: ``mnist-xp``, the one
-  ``python -m xpkit.configure`` adds);
-- ``--experiment``: the experiment id (default: ``MNIST_train``);
+  ``~/.config/experimaestro/settings.yaml`` (default: the workspace whose
+  triggers match ``--experiment``, as ``python -m xpkit.configure
+  --experiments PATTERN`` sets them; else experimaestro's default one, the
+  first local workspace of the file);
+- ``--experiment``: the experiment id (default: the workspace's only
+  experiment);
 - ``--run``: the run id, a folder name under ``<workspace>/experiments/<id>/``
   (default: the current run, the one ``current`` links to);
 - ``--output``: where the files go (default: ``<run folder>/results``, the
@@ -39,12 +42,12 @@ Files written in the output folder:
   per combination of the other swept parameters (with several seeds: the
   mean, with ± std error bars);
 - ``curves.png``: validation accuracy and loss over the training steps of every
-  Learn job, read from its TensorBoard event files;
-- ``tensorboard/``: one link per Learn job, named by its tags (e.g.
-  ``n_layers=1,hidden_dim=32,kernel_size=3``), to the job's TensorBoard folder:
+  learning job, read from its TensorBoard event files;
+- ``tensorboard/``: one link per learning job, named by its tags (e.g.
+  ``lr=0.001,seed=0``), to the job's TensorBoard folder:
   ``tensorboard --logdir <output>/tensorboard`` shows every run of the grid.
 
-The experiment (:func:`mnist_xp.experiment.run`) calls :func:`analyze` when
+The experiment calls :func:`show_results`, which calls :func:`analyze`, when
 its jobs are over: the table it prints and the files it writes are the ones
 this command gives. The parts live in :mod:`xpkit.run_jobs` (the jobs of
 the run), :mod:`xpkit.results_table` (the table and its files),
@@ -68,11 +71,11 @@ from .seeds import by_point, format_by_point, several_seeds, write_by_point
 from .speed import exit_quickly
 from .tensorboard_files import link_tensorboard
 
-# failed_points is re-exported: experiment.py imports it from here
+# failed_points is re-exported: the list of failed points, from the table
 __all__ = ["analyze", "failed_points", "main"]
 
 TENSORBOARD_FOLDER = "tensorboard"
-"""Sub-folder of the output folder holding one link per Learn job"""
+"""Sub-folder of the output folder holding one link per learning job"""
 
 
 def default_output(table: pd.DataFrame) -> Path:
@@ -99,7 +102,8 @@ def analyze(
     TensorBoard links (unless ``tensorboard`` is False) into ``output``
     (default: :func:`default_output`), then prints their paths
 
-    :return: the per-job table (one row per Learn and Evaluate pair)
+    :return: the per-job table (one row per pair of learning and evaluating
+        jobs)
     :raises FileNotFoundError, ValueError: see :func:`experiment_table`
     """
     table = experiment_table(workspace, experiment_id, run_id)

@@ -1,5 +1,5 @@
 """Test-only hook: with ``MNIST_XP_MD5SUMS`` set (to an ``md5sum``-style file),
-``mnist_xp.mnist_files`` checks the files against those checksums instead of
+``mnist_xp.mnist_files`` (or a renamed copy's) checks the files against those checksums instead of
 the official ones, so that the small MNIST sample of ``tests/data`` passes.
 
 Python imports this module at start-up when ``tests/hooks`` is on
@@ -49,10 +49,16 @@ def pass_hook_to_local_jobs(module):
 
 
 PATCHES = {
-    "mnist_xp.mnist_files": use_sample_checksums,
+    "mnist_files": use_sample_checksums,  # of mnist_xp, or of a renamed copy
     "experimaestro.connectors.local": pass_hook_to_local_jobs,
 }
-"""Module name → what to change in it once it is loaded"""
+"""Module name (its last part, for a package's module) → what to change in it
+once it is loaded"""
+
+
+def patch_of(name: str):
+    """The patch for module ``name``, if any"""
+    return PATCHES.get(name) or PATCHES.get(name.rpartition(".")[2] if "." in name else "")
 
 
 class PatchOnImport(importlib.abc.MetaPathFinder):
@@ -63,7 +69,8 @@ class PatchOnImport(importlib.abc.MetaPathFinder):
         self.searching = set()
 
     def find_spec(self, name, path, target=None):
-        if name not in PATCHES or name in self.searching:
+        patch = patch_of(name)
+        if patch is None or name in self.searching:
             return None
         self.searching.add(name)  # let the usual finders find it
         try:
@@ -76,7 +83,7 @@ class PatchOnImport(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             load(module)
-            PATCHES[name](module)
+            patch(module)
 
         spec.loader.exec_module = exec_module
         return spec
