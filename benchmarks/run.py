@@ -7,8 +7,9 @@ experiments end to end.
 Prints the figures and writes them to a JSON file (``results/benchmark.json``
 unless ``--json`` says otherwise):
 
-(a) ``training``: images per second of the project's data path (``load_images``
-    once, then ``normalise`` on batches cut from the uint8 tensor) against the
+(a) ``training``: images per second of the project's data path (MNIST held in
+    memory, asked for whole batches by ``xpkit.batches.epoch_batches``'s
+    DataLoader, as ``Learn`` does) against the
     usual torchvision one (``MNIST`` + ``DataLoader`` + PIL ``ToTensor`` and
     ``Normalize`` per image), with the same CNN, Adam, batch size (64) and
     number of PyTorch threads (``--threads``, by default the cores), in this
@@ -82,8 +83,8 @@ from end_to_end import run_experiment
 from report import print_report
 from throughput import evaluation_throughput, training_throughput
 
-from mnist_xp.learn import configure_torch
 from mnist_xp.mnist_files import OFFICIAL_MD5, copy_from_mirror
+from xpkit.speed import configure_torch
 
 
 def machine_load() -> dict:

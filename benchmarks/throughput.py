@@ -1,5 +1,5 @@
 """(a) and (b) of the benchmark: training throughput of the project's data
-path against torchvision's, and evaluation time of ``measure``. Imported by
+path (a DataLoader over MNIST in memory) against torchvision's, and evaluation time of ``measure``. Imported by
 benchmarks/run.py, which puts the repository and tests/ on sys.path."""
 
 import statistics
@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from mnist_xp.data import MNISTLabelledImages
-from mnist_xp.images import MNIST_MEAN, MNIST_STD, load_images, measure, normalise
-from mnist_xp.learn import CNN
+from mnist_xp.images import MNIST_MEAN, MNIST_STD
+from mnist_xp.learn import CNN, measure
+from xpkit.batches import epoch_batches, held_out
 
 MODELS = {
     "n_layers=1": {"n_layers": 1, "hidden_dim": 32, "kernel_size": 3},
@@ -26,29 +27,30 @@ LEARNING_RATE = 1e-3
 # --- (a) training throughput -------------------------------------------------
 
 
-def project_steps(model, images, labels, device, layout=None):
-    """One optimisation step per call, as Learn does it: a batch cut from the
-    uint8 tensor along a seeded permutation, normalised on the fly
+def project_steps(model, training, device, layout=None):
+    """One optimisation step per call, as Learn does it: the batches of
+    ``epoch_batches`` (a DataLoader asking MNIST in memory for whole batches),
+    epoch after epoch
 
-    :param layout: None for ``normalise``'s own memory layout, or
+    :param training: the training part of MNIST in memory, on ``device``
+    :param layout: None for the dataset's own memory layout, or
         ``"channels-first"`` to give the model the usual (N, C, H, W) one
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    images, labels = images.to(device), labels.to(device)
-    n_batches = len(images) // BATCH_SIZE
-    generator = torch.Generator().manual_seed(0)
-    order, position = None, n_batches
+    epoch, batches = -1, iter(())
 
     def step():
-        nonlocal order, position
-        if position == n_batches:
-            order, position = torch.randperm(len(images), generator=generator), 0
-        batch = order[position * BATCH_SIZE : (position + 1) * BATCH_SIZE].to(device)
-        position += 1
-        inputs = normalise(images[batch])
+        nonlocal epoch, batches
+        try:
+            images, labels = next(batches)
+        except StopIteration:
+            epoch += 1
+            batches = iter(epoch_batches(training, BATCH_SIZE, seed=0, epoch=epoch))
+            images, labels = next(batches)
+        images, labels = images.to(device), labels.to(device)
         if layout == "channels-first":
-            inputs = inputs.squeeze(1).unsqueeze(1)
-        loss = F.cross_entropy(model(inputs), labels[batch])
+            images = images.squeeze(1).unsqueeze(1)
+        loss = F.cross_entropy(model(images), labels)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -125,15 +127,14 @@ def training_throughput(root: Path, n_validation: int, args, device) -> dict:
     """
     data = MNISTLabelledImages.C(id="com.lecun.mnist.train", root=root, train=True)
     start = time.perf_counter()
-    images, labels = load_images(data.instance(), torch.device("cpu"))
+    training, _ = held_out(data.instance().torch_dataset(device), n_validation)
     load_seconds = time.perf_counter() - start
-    n_train = len(images) - n_validation
-    train = images[:n_train], labels[:n_train]
+    n_train = len(training)
 
     figures = {}
     for name, spec in MODELS.items():
         paths = {
-            "project": project_steps(new_model(spec, device), *train, device),
+            "project": project_steps(new_model(spec, device), training, device),
             "torchvision": torchvision_steps(
                 new_model(spec, device), root, n_train, device
             ),
@@ -141,7 +142,7 @@ def training_throughput(root: Path, n_validation: int, args, device) -> dict:
         if not args.quick:
             # The part of the gain that the memory layout brings
             paths["project_channels_first"] = project_steps(
-                new_model(spec, device), *train, device, "channels-first"
+                new_model(spec, device), training, device, "channels-first"
             )
         for step in paths.values():
             timed_steps(step, args.warmup, device)
@@ -184,7 +185,7 @@ def evaluation_throughput(root: Path, args, device) -> dict:
     job does) and the best of the next ones"""
     data = MNISTLabelledImages.C(id="com.lecun.mnist.test", root=root, train=False)
     start = time.perf_counter()
-    images, labels = load_images(data.instance(), device)
+    test = data.instance().torch_dataset(device)
     load_seconds = time.perf_counter() - start
     figures = {}
     for name, spec in MODELS.items():
@@ -193,13 +194,13 @@ def evaluation_throughput(root: Path, args, device) -> dict:
         for _ in range(1 + args.repeats):
             synchronise(device)
             start = time.perf_counter()
-            measure(model, images, labels)
+            measure(model, test)
             synchronise(device)
             times.append(time.perf_counter() - start)
         figures[name] = {
             **spec,
             "first_seconds": times[0],
             "best_seconds": min(times[1:]),
-            "images_per_s": len(images) / min(times[1:]),
+            "images_per_s": len(test) / min(times[1:]),
         }
-    return {"n_images": len(images), "load_seconds": load_seconds, "models": figures}
+    return {"n_images": len(test), "load_seconds": load_seconds, "models": figures}

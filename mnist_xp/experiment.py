@@ -75,7 +75,7 @@ class Configuration(ConfigurationBase):
 RULES = {
     "n_layers": (lambda v: 1 <= v <= 4, "1 to 4: each block halves the 28-pixel side"),
     "kernel_size": (
-        lambda v: v % 2 == 1 and v <= 27,
+        lambda v: v % 2 == 1 and 1 <= v <= 27,
         "an odd number of pixels, 1 to 27",
     ),
     "seed": (lambda v: 0 <= v < 2**63, "an integer from 0 to 2**63 - 1"),

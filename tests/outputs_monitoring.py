@@ -56,7 +56,7 @@ TENSORBOARD = (
     " ~/experiments/mnist-xp/experiments/MNIST_train/current/results/tensorboard"
 )
 ACTIONS_LIST = "experimaestro experiments --workspace mnist-xp actions list MNIST_train"
-EXPORT = "experimaestro experiments --workspace mnist-xp actions run MNIST_train 779a0e482dcb8cfb52706b8bb04000559f5fcbed6f59d3f18d9d53d1fbc2b8d6 --set folder=best-model"
+EXPORT = "experimaestro experiments --workspace mnist-xp actions run MNIST_train 21f9d41cb6fd737c701381db59284cdfca6dbd03d539cf5c19129a56af0d062d --set folder=best-model"
 UNKNOWN_ACTION = (
     "experimaestro experiments --workspace mnist-xp actions run MNIST_train 0"
 )

@@ -15,6 +15,17 @@ def params_on_full_mnist(runs: Runs):
     return sandbox, sandbox.run("experimaestro run-experiment params.yaml")
 
 
+@output("run-log", needs=[FULL_MNIST], volatile=[r"Process\(\d+\)"])
+def run_log(runs: Runs) -> str:
+    """The lines of the experiment's log that say when a job is submitted and
+    when a process is started for one, up to the first start"""
+    _, run = runs.once(params_on_full_mnist)
+    wanted = ("Submitting job", "Process started")
+    lines = [line for line in run.stderr.splitlines() if any(w in line for w in wanted)]
+    first_start = next(i for i, line in enumerate(lines) if "Process started" in line)
+    return runs.tidy("".join(line + "\n" for line in lines[: first_start + 2]))
+
+
 @output("jobs-list", needs=[FULL_MNIST])
 def jobs_list(runs: Runs) -> str:
     sandbox, _ = runs.once(params_on_full_mnist)
@@ -26,7 +37,7 @@ def results_table(runs: Runs) -> str:
     """The table of ``python -m xpkit.analyze``, up to its validation_loss
     column (the README says which columns follow)"""
     sandbox, _ = runs.once(params_on_full_mnist)
-    table = sandbox.run("python -m xpkit.analyze").stdout
+    table = sandbox.run("python -m xpkit.analyze --experiment MNIST_train").stdout
     lines = [line for line in table.splitlines() if line.startswith("|")]
     end = lines[0].index("validation_loss |") + len("validation_loss |")
     return runs.tidy("".join(line[:end] + "\n" for line in lines))

@@ -41,7 +41,7 @@ def test_one_gpu_each_in_turn():
         "3",
         "0",
     ]
-    assert jobs[0].dependencies == {("mnist-xp-gpu-0", 1)}
+    assert jobs[0].dependencies == {("xpkit-gpu-0", 1)}
     assert jobs[4].dependencies == jobs[0].dependencies  # waits for the first job's GPU
 
 
@@ -52,7 +52,7 @@ def test_several_gpus_per_job():
         "2,3",
         "0,1",
     ]
-    assert jobs[1].dependencies == {("mnist-xp-gpu-2", 1), ("mnist-xp-gpu-3", 1)}
+    assert jobs[1].dependencies == {("xpkit-gpu-2", 1), ("xpkit-gpu-3", 1)}
 
 
 def test_visible_devices_are_the_machine(monkeypatch):

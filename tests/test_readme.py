@@ -142,7 +142,7 @@ def test_anchor_rules():
     assert slug("`data.py`: the dataset, with datamaestro") == (
         "datapy-the-dataset-with-datamaestro"
     )
-    assert slug("Choosing: `XPKIT_LAUNCHER`") == "choosing-mnist_xp_launcher"
+    assert slug("Choosing: `XPKIT_LAUNCHER`") == "choosing-xpkit_launcher"
     assert slug("The local launcher's core policy") == "the-local-launchers-core-policy"
     assert slug("See [the docs](docs/a.md) now") == "see-the-docs-now"
 

@@ -30,10 +30,10 @@ SERVICES_LIST = (
 )
 SERVICES_START = "experimaestro experiments --workspace mnist-xp services start tensorboard MNIST_train"
 ACTIONS_LIST = "experimaestro experiments --workspace mnist-xp actions list MNIST_train"
-ACTION_ID = "779a0e482dcb8cfb52706b8bb04000559f5fcbed6f59d3f18d9d53d1fbc2b8d6"
+ACTION_ID = "21f9d41cb6fd737c701381db59284cdfca6dbd03d539cf5c19129a56af0d062d"
 """The action's identifier: the same in every workspace and run (its
 parameters are all Meta, see xpkit/export_action.py)"""
-EXPORT = "experimaestro experiments --workspace mnist-xp actions run MNIST_train 779a0e482dcb8cfb52706b8bb04000559f5fcbed6f59d3f18d9d53d1fbc2b8d6 --set folder=best-model"
+EXPORT = "experimaestro experiments --workspace mnist-xp actions run MNIST_train 21f9d41cb6fd737c701381db59284cdfca6dbd03d539cf5c19129a56af0d062d --set folder=best-model"
 ACTION_RUN = EXPORT.removesuffix(" --set folder=best-model")  # asks for the folder
 assert ACTION_RUN.endswith(ACTION_ID)
 UNKNOWN_ACTION = (

@@ -22,9 +22,10 @@ and from these declarations of your tasks:
 
 - the task that learns declares ``summary_path`` (a JSON file with
   ``validation_accuracy``, ``validation_loss`` and ``train_seconds``) and
-  ``tensorboard_path`` (its TensorBoard folder), and writes the learnt
-  parameters to ``parameters.pth`` in its job folder (the file the export
-  action copies);
+  ``tensorboard_path`` (its TensorBoard folder, where ``curves.png`` reads
+  the scalars ``validation/accuracy`` and ``validation/loss``), and writes
+  the learnt parameters to ``parameters.pth`` in its job folder (the file the
+  export action copies);
 - the task that evaluates declares ``results_path`` (a JSON file with
   ``accuracy`` and ``loss`` on the test set);
 - both carry the same tags (the grid point); several seeds are told apart by

@@ -1,7 +1,7 @@
 """Results you can look at: one table, two figures and a TensorBoard folder.
 
     python -m xpkit.analyze [--workspace WS] [--experiment ID] [--run RUN]
-                               [--output FOLDER] [--no-tensorboard]
+                            [--output FOLDER] [--no-tensorboard]
 
 reads a run of the experiment, finished or still running, through
 experimaestro's loading API (the job configurations, the experiment's tag map
@@ -9,7 +9,7 @@ and the job states), and prints one table: a row per grid point with its tags,
 the state of its learning and evaluating jobs, its validation and test
 accuracy and loss, its training time and its job folders, best test accuracy
 first. Failed or unfinished points are kept, with their state and NaN
-metrics. When the ``seed`` tag takes several values (e.g. ``seeds.yaml``), it prints instead one
+metrics. When the ``seed`` tag takes several values, it prints instead one
 row per grid point of the other tags: the seeds done (``n_seeds``), the mean
 and std of each metric over them, and the seeds that failed or are unfinished
 (:mod:`xpkit.seeds`).
@@ -21,15 +21,15 @@ Options (and defaults):
   triggers match ``--experiment``, as ``python -m xpkit.configure
   --experiments PATTERN`` sets them; else experimaestro's default one, the
   first local workspace of the file);
-- ``--experiment``: the experiment id (default: the workspace's only
-  experiment);
+- ``--experiment``: the experiment id (default: the workspace's experiment
+  that ran last, the one whose current run folder changed last);
 - ``--run``: the run id, a folder name under ``<workspace>/experiments/<id>/``
   (default: the current run, the one ``current`` links to);
 - ``--output``: where the files go (default: ``<run folder>/results``, the
   folder experimaestro gives an experiment for its results, ``xp.resultspath``;
   ``<workspace>/experiments/<id>/current/results`` is the latest run's);
 - ``--no-tensorboard``: do not make the ``tensorboard`` folder (for an output
-  folder that is committed, such as ``docs/figures``).
+  folder kept in the repository).
 
 Files written in the output folder:
 
@@ -181,23 +181,16 @@ def workspace_folder(value: str | None, experiment: str | None) -> Path:
     return Path(settings.path).expanduser()
 
 
-def only_experiment(workspace: Path) -> str:
-    """The id of the one experiment of a workspace
+def latest_experiment(workspace: Path) -> str:
+    """The id of the experiment of a workspace that ran last
 
-    :raises SystemExit: naming the experiments, when there is not exactly one
+    :raises SystemExit: when the workspace holds no experiment
     """
     folder = workspace / "experiments"
-    known = (
-        sorted(p.name for p in folder.iterdir() if p.is_dir())
-        if folder.is_dir()
-        else []
-    )
-    if len(known) == 1:
-        return known[0]
-    raise SystemExit(
-        f"Analysis stopped: give --experiment ID ({workspace} holds"
-        f" {', '.join(known) or 'no experiment'})"
-    )
+    runs = sorted(folder.glob("*/current"), key=lambda run: run.stat().st_mtime)
+    if not runs:
+        raise SystemExit(f"Analysis stopped: {workspace} holds no experiment run")
+    return runs[-1].parent.name
 
 
 def main(argv=None):
@@ -212,7 +205,7 @@ def main(argv=None):
     )
     parser.add_argument(
         "--experiment",
-        help="experiment id (default: the workspace's only experiment)",
+        help="experiment id (default: the one that ran last)",
     )
     parser.add_argument("--run", help="run id (default: the current run)")
     parser.add_argument(
@@ -230,7 +223,7 @@ def main(argv=None):
     try:
         analyze(
             workspace,
-            args.experiment or only_experiment(workspace),
+            args.experiment or latest_experiment(workspace),
             args.run,
             output=args.output,
             tensorboard=not args.no_tensorboard,

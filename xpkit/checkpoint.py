@@ -65,7 +65,7 @@ def stop_for_full_disk(path: Path):
     free = shutil.disk_usage(path.parent).free
     logger.error(
         "No space left to write %s (%s free on its disk): free some space, then"
-        " run the experiment again (a Learn job goes on from its last checkpoint)",
+        " run the experiment again (a job goes on from its last checkpoint)",
         path,
         in_words(free),
     )

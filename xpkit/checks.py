@@ -1,16 +1,18 @@
 """Checks of the experiment's configuration, before any job is submitted.
 
 experimaestro 2.7 checks the types of the YAML values but accepts unknown
-keys silently (a typo such as ``hidden_dims`` would run the default grid) and
-any number: here every key and value is checked, and a bad one stops the
-experiment with one message naming the key, the value and what is allowed.
+keys silently (a typo such as ``epoch`` for ``epochs`` would run with the
+default value) and any number: here every key and value is checked, and a bad
+one stops the experiment with one message naming the key, the value and what
+is allowed.
 The allowed values of each setting are stated once: in the rules the
 experiment gives :func:`check_configuration` (a number without a rule must be
 positive), :data:`QUANTITIES` (the launcher requirement) and
 :func:`check_batch_fits` (a limit that depends on the data).
 
-Importing this module (an experiment does, through :mod:`xpkit`) makes ``run-experiment`` check the
-keys before it builds the Configuration: see :func:`validate_known_keys`.
+Importing this module (the experiment does, to call
+:func:`check_configuration`) makes ``run-experiment`` check the keys before it
+builds the Configuration: see :func:`validate_known_keys`.
 """
 
 import difflib
@@ -145,8 +147,10 @@ def requirement_problem(requirement: str) -> str | None:
 
 def check_launchers_file():
     """With ``XPKIT_LAUNCHER=slurm``, stops unless experimaestro uses xpkit's
-    ``find_launcher`` (or one that reads the variable too):
-    any other, or none, would run the jobs on this machine without a word
+    ``find_launcher`` (or one whose module imports xpkit's
+    :func:`~xpkit.launcher_support.launcher_choice`, which reads the
+    variable): any other, or none, would run the jobs on this machine without
+    a word
 
     :raises LauncherError: saying which file experimaestro reads, and what to run
     """
@@ -228,8 +232,8 @@ def validate_known_keys(schema, configuration: dict):
 
     Workaround for experimaestro 2.7.0, whose ``run-experiment`` builds the
     Configuration (``cli.validate_attrs``) before calling ``run()``: a
-    misspelled required key (``hidden_dims`` for ``hidden_dim``) gave
-    pydantic's "hidden_dim Field required" only, never naming the typo. It
+    misspelled required key (``lrs`` for ``lr``) gave pydantic's "lr Field
+    required" only, never naming the typo. It
     prints our message after "Error in configuration:". Delete this function
     and the line below it once ``run-experiment`` refuses unknown keys.
     """

@@ -6,7 +6,7 @@ In experimaestro's configuration folder (``~/.config/experimaestro``):
 
 - ``settings.yaml`` gets a workspace (the folder where every job and
   experiment is stored), named ``ID`` (by default the folder's name), used for
-  the experiments whose id matches ``PATTERN`` (e.g. ``MNIST_*``), and carbon
+  the experiments whose id matches ``PATTERN`` (e.g. ``MY_*``), and carbon
   tracking is turned off. An existing file is merged, never overwritten: what
   it already holds is kept, and a copy of the original is saved beside it.
 - ``launchers.py`` gets one import, ``from xpkit.launchers import
@@ -97,7 +97,7 @@ def write_settings(path: Path, workspace_id: str, workspace: Path, pattern):
 
 def write_launchers(path: Path):
     """Writes :data:`LAUNCHERS_FILE`, unless a file of the user's is there; a
-    link made by an earlier version of this tutorial is replaced"""
+    symbolic link (how earlier set-ups pointed into a checkout) is replaced"""
     if path.is_file() and not path.is_symlink():
         if path.read_text() == LAUNCHERS_FILE:
             print(f"{path}: already set up")
@@ -128,7 +128,7 @@ def main(argv=None):
     parser.add_argument(
         "--experiments",
         metavar="PATTERN",
-        help="experiment ids that go to this workspace, e.g. 'MNIST_*'",
+        help="experiment ids that go to this workspace, e.g. 'MY_*'",
     )
     args = parser.parse_args(argv)
     workspace = args.workspace.expanduser()

@@ -3,15 +3,15 @@
 Registered by the experiment (``xp.add_action``), it is listed and run, once
 the jobs are over, by::
 
-    experimaestro experiments --workspace mnist-xp actions list MNIST_train
-    experimaestro experiments --workspace mnist-xp actions run MNIST_train ID
+    experimaestro experiments --workspace WORKSPACE actions list MY_xp
+    experimaestro experiments --workspace WORKSPACE actions run MY_xp ID
 
 (or from the web interface). It copies ``parameters.pth`` of the grid point
 with the best **validation** accuracy to a folder that it asks for (``--set
 folder=PATH`` answers beforehand), with ``model.json``: the point's tags and
 metrics. The test accuracy is not used to choose: a model chosen on the test
 set has seen it, and its test accuracy no longer measures how it does on new
-images.
+data.
 
 experimaestro's actions are an alpha feature in 2.7 (the API may change).
 """
@@ -27,8 +27,8 @@ from experimaestro import Action, Interaction, Meta
 from .results_table import METRICS, experiment_table, tag_columns
 
 PARAMETERS = "parameters.pth"
-"""The file of a Learn job's folder that holds the learnt parameters
-(``Learn.parameters_path``)"""
+"""The file of a learning job's folder that holds the learnt parameters (the
+learning task writes them there, e.g. as its ``parameters_path``)"""
 
 DESCRIPTION = "model.json"
 """The file written beside the copy: tags and metrics of the point"""
@@ -54,7 +54,7 @@ class ExportBestModel(Action):
     """The workspace folder"""
 
     experiment: Meta[str]
-    """The experiment id, e.g. ``MNIST_train``"""
+    """The experiment id, e.g. ``MY_xp``"""
 
     run: Meta[str]
     """The run id, e.g. ``20261130_035007``: the run that registered the action"""
@@ -91,14 +91,14 @@ class ExportBestModel(Action):
 
 
 def best_point(workspace: Path, experiment: str, run: str) -> tuple[dict, int]:
-    """The grid point of a run whose Learn job is done with the best
+    """The grid point of a run whose learning job is done with the best
     validation accuracy (see :data:`CHOSEN_BY`)
 
     :return: what ``model.json`` holds (``experiment``, ``run``,
         ``chosen_by``, ``tags``, ``metrics`` with null for a missing one,
         ``source``: the parameters file copied) and the number of points whose
-        Learn job is done
-    :raises ActionError: if the run cannot be read or no Learn job is done
+        learning job is done
+    :raises ActionError: if the run cannot be read or no learning job is done
     """
     try:
         table = experiment_table(workspace, experiment, run)

@@ -115,17 +115,14 @@ def plot_test_accuracy(table: pd.DataFrame, path: Path) -> Path:
 
     :return: ``path``
     """
-    figure = accuracy_figure(table)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    return path
+    return save(accuracy_figure(table), path)
 
 
 def plot_curves(table: pd.DataFrame, path: Path) -> Path:
     """Writes a PNG of the validation accuracy (left) and loss (right) against
-    the training step, one line per Learn job, read from its TensorBoard
-    event files (see :func:`learning_curves`)
+    the training step, one line per learning job, read from its TensorBoard
+    event files (the scalars ``validation/accuracy`` and ``validation/loss``,
+    see :func:`learning_curves`)
 
     :return: ``path``
     """
@@ -134,7 +131,7 @@ def plot_curves(table: pd.DataFrame, path: Path) -> Path:
     for axis, scalar, name in zip(
         axes,
         ("validation/accuracy", "validation/loss"),
-        ("validation accuracy", "validation loss (nats per image)"),
+        ("validation accuracy", "validation loss"),
     ):
         points = curves[curves.scalar == scalar]
         for label in labels(table):
@@ -151,6 +148,14 @@ def plot_curves(table: pd.DataFrame, path: Path) -> Path:
         axis.set_ylabel(name)
         axis.set_title(name.split(" (")[0].capitalize())
         axis.grid(alpha=0.3)
+    return save(figure, path)
+
+
+def save(figure, path: Path) -> Path:
+    """Writes ``figure`` as a PNG at ``path`` (its folder made if needed)
+
+    :return: ``path``
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)

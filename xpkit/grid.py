@@ -1,8 +1,8 @@
 """The grid of an experiment: the values to try for each key of the
 configuration declared ``GridSearch[int]`` or ``GridSearch[float]``.
 
-A key takes one value (``lr: 1e-3``), a list (``n_layers: [1, 2]``), a range
-of integers, end excluded (``hidden_dim: {range: [16, 65, 16]}``), or a
+A key takes one value (``lr: 1e-3``), a list (``seed: [0, 1]``), a range
+of integers, end excluded (``batch_size: {range: [32, 129, 32]}``), or a
 geometric series (``lr: {range_mult: [1e-4, 3, 10]}``: start, count, factor).
 experimaestro 2.7's ``GridSearch`` reads these forms; its ``generate_grid`` is
 not used, for its defects in 2.7.0 (a one-element list becomes ``None``, a
@@ -93,7 +93,7 @@ def values_of(key: str, raw, kind: type) -> list:
 
 def read_grid(cfg) -> dict[str, list]:
     """The values to try for each grid key; also sets each key of ``cfg`` to
-    its list of values, for the checks of validation.py
+    its list of values, for :func:`~xpkit.checks.check_configuration`
 
     :raises ConfigurationError: naming the key and the value that is not allowed
     """

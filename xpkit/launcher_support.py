@@ -1,9 +1,11 @@
-"""The machinery behind ``launchers.py``: asking SLURM whether it answers,
-turning a requirement into sbatch options, the jobs' environment, a fix of
-experimaestro's SLURM job scripts, and a SLURM launcher that waits while
-SLURM does not answer (``slurm_polling.py``). See ``docs/launchers.md``.
+"""The machinery behind :mod:`xpkit.launchers`: the environment variables
+that choose and tune the launcher, asking SLURM whether it answers, turning a
+requirement into sbatch options, the jobs' environment, a fix of
+experimaestro's SLURM job scripts, and a SLURM launcher that waits while SLURM
+does not answer (:mod:`xpkit.slurm_polling`). See ``docs/launchers.md``.
 
-Imported by ``xpkit/launchers.py`` only.
+Imported by :mod:`xpkit.launchers`, and by :mod:`xpkit.checks`, which reads
+the variables before any job is submitted.
 """
 
 import logging
@@ -232,8 +234,9 @@ class ExportingScriptBuilder(SlurmScriptBuilder):
       late for ``GLIBC_TUNABLES``, which glibc reads when a process starts.
     - Workaround for experimaestro 2.7.0, which caches ``job.python_path`` as
       an iterator, empty after the first script is written: a job submitted
-      again (after a time limit) fails with ``No module named ...`` (the project's package).
-      Dropping the cached value makes it be computed again. Delete the
+      again (after a time limit) fails with ``No module named ...`` (the
+      project's package). Dropping the cached value makes it be computed
+      again. Delete the
       ``pop`` line once experimaestro caches a list.
     """
 

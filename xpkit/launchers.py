@@ -7,8 +7,8 @@ SLURM when a controller answers (``scontrol ping`` says UP), else runs them on
 this machine. ``XPKIT_LAUNCHER`` (auto, local or slurm) forces the choice.
 
 experimaestro reads ``~/.config/experimaestro/launchers.py``, which imports
-this function (``python -m xpkit.configure`` writes it). What it asks of SLURM, time limits and
-the local core policy: ``docs/launchers.md``.
+this function (``python -m xpkit.configure`` writes it). What it asks of
+SLURM, time limits and the local core policy: ``docs/launchers.md``.
 """
 
 import logging

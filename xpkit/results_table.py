@@ -18,7 +18,8 @@ METRICS = (
     "train_seconds",
 )
 """Numeric columns of the table: accuracies are fractions in [0, 1], losses
-mean cross-entropies per image (nats), train_seconds seconds of training"""
+as the tasks write them (e.g. mean cross-entropy per example, in nats),
+train_seconds seconds of training"""
 
 STATES = ("learn_state", "evaluate_state")
 FOLDERS = ("learn_folder", "evaluate_folder")
@@ -36,7 +37,7 @@ def point_row(point: dict, tag_names: list[str]) -> dict:
         "UNSCHEDULED"
     ):
         # What experimaestro says while the run goes on; once it is over,
-        # it records an Evaluate that could not start as unscheduled
+        # it records an evaluating job that could not start as unscheduled
         row["evaluate_state"] = "FAIL (dependency)"
     summary = (
         read_json(learn_config.summary_path)
@@ -68,32 +69,31 @@ def experiment_table(
     run (``jobs.jsonl``: the tags the experiment set, which configurations
     loaded back do not carry) and the job configurations (``load_xp_info``),
     which say where each job writes its files. Jobs are grouped into grid
-    points by their tags: the Learn job and the Evaluate job of a point carry
-    the same tags, those of their CNN. Works on a run still in progress.
+    points by their tags: the learning job and the evaluating job of a point
+    carry the same tags (see :func:`~xpkit.run_jobs.grid_points`). Works on a
+    run still in progress.
 
     :param workspace: the workspace folder
-    :param experiment_id: e.g. ``MNIST_train``
+    :param experiment_id: e.g. ``MY_xp``
     :param run_id: a run folder name (e.g. ``20261130_032212``); None for the
         current run
     :return: a DataFrame, one row per grid point (index 0, 1... best first),
         sorted by decreasing test accuracy (points without one last), with
-        columns: the tags (e.g. ``n_layers``, ``hidden_dim``, ``kernel_size``,
-        in the order the experiment set them); ``learn_state`` and
-        ``evaluate_state`` (see :func:`state_name`); ``test_accuracy``
-        (fraction of the test images classified right, in [0, 1]) and
-        ``test_loss`` (mean cross-entropy per image, in nats) from the
-        Evaluate job's ``results.json``; ``validation_accuracy`` and
-        ``validation_loss`` (same units, on the held-out training images at
-        the end of training) and ``train_seconds`` (seconds spent training)
-        from the Learn job's ``learn.json``; ``learn_folder`` and
-        ``evaluate_folder`` (absolute job folders, as strings). Metrics are
-        NaN unless their job is DONE. ``table.attrs`` holds ``workspace``,
-        ``experiment``, ``run`` (the run read), ``tags`` (the tag names) and
-        ``tensorboard`` (point label -> the Learn job's TensorBoard folder).
+        columns: the tags (e.g. ``lr``, ``seed``, in the order the
+        experiment set them); ``learn_state`` and ``evaluate_state`` (see
+        :func:`state_name`); ``test_accuracy`` and ``test_loss`` (the
+        ``accuracy`` and ``loss`` of the evaluating job's ``results_path``
+        file); ``validation_accuracy``, ``validation_loss`` and
+        ``train_seconds`` (from the learning job's ``summary_path`` file);
+        ``learn_folder`` and ``evaluate_folder`` (absolute job folders, as
+        strings). Metrics are NaN unless their job is DONE (or its file lacks
+        them). ``table.attrs`` holds ``workspace``, ``experiment``, ``run``
+        (the run read), ``tags`` (the tag names) and ``tensorboard`` (point
+        label -> the learning job's ``tensorboard_path``).
     :raises FileNotFoundError: if the workspace, the experiment or the run
         does not exist (the message lists what does)
-    :raises ValueError: if two Learn (or two Evaluate) jobs of the run have
-        the same tags, so that the grid points cannot be told apart
+    :raises ValueError: if two learning (or two evaluating) jobs of the run
+        have the same tags, so that the grid points cannot be told apart
     """
     workspace = Path(workspace).expanduser().resolve()
     # As `experimaestro jobs list` does: made once per process, the provider
@@ -161,16 +161,22 @@ def finished(table: pd.DataFrame) -> pd.Series:
 
 
 def failed_points(table: pd.DataFrame) -> list[str]:
-    """The grid points whose Learn or Evaluate job failed, in words (label,
-    states and the log to read), e.g. ``n_layers=2,...: learn FAIL, evaluate
-    FAIL (dependency); log: /ws/jobs/mnist_xp.learn.learn/ab12.../learn.err``;
-    an empty list when none failed"""
+    """The grid points whose learning or evaluating job failed, in words
+    (label, states and the log to read), e.g. ``lr=0.1,...: learn FAIL,
+    evaluate FAIL (dependency); log: /ws/jobs/my.tasks.learn/ab12.../learn.err``;
+    an empty list when none failed
+
+    The log is named after the role, ``learn.err`` or ``evaluate.err``:
+    experimaestro names it after the last part of the task id, so it is the
+    right file when the tasks' ids end in ``.learn`` and ``.evaluate``.
+    """
     failed = []
     for label, row in zip(labels(table), table.itertuples(index=False)):
         states = {"learn": row.learn_state, "evaluate": row.evaluate_state}
         if not any(state.startswith("FAIL") for state in states.values()):
             continue
-        # The log to read: Learn's when it failed (Evaluate then never ran)
+        # The log to read: the learning job's when it failed (the evaluating
+        # job then never ran)
         culprit = "learn" if row.learn_state.startswith("FAIL") else "evaluate"
         folder = getattr(row, f"{culprit}_folder")
         words = ", ".join(f"{kind} {state}" for kind, state in states.items())

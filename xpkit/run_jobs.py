@@ -12,7 +12,8 @@ def state_name(job) -> str:
     ``DONE``, ``RUNNING``, ``WAITING``, ``READY``, ``SCHEDULED``,
     ``UNSCHEDULED``..., and ``FAIL`` for a failed job, with the reason when
     there is one other than the job's own error (e.g. ``FAIL (dependency)``
-    for an Evaluate whose Learn failed); ``MISSING`` when there is no job"""
+    for an evaluating job whose learning job failed); ``MISSING`` when there
+    is no job"""
     if job is None:
         return "MISSING"
     state = job.state
@@ -27,7 +28,7 @@ def state_name(job) -> str:
 
 
 def point_label(tags: dict) -> str:
-    """``n_layers=1,hidden_dim=32,kernel_size=3``: names a grid point in
+    """``lr=0.001,seed=0``: names a grid point in
     messages, legends and TensorBoard (``/`` is replaced, as it would make a
     sub-folder)"""
     return ",".join(f"{key}={value}" for key, value in tags.items()).replace("/", "_")

@@ -17,11 +17,11 @@ from .results_table import (
 )
 
 SEED = "seed"
-"""The tag of Learn's seed"""
+"""The tag of the learning job's seed"""
 
 AVERAGED = ("test_accuracy", "test_loss", "validation_accuracy", "validation_loss")
 """The metrics given as a mean and a std over the seeds (same units as in
-the per-job table: accuracies are fractions, losses nats per image)"""
+the per-job table: accuracies are fractions, losses as the tasks write them)"""
 
 STATISTICS = [f"{name}_{kind}" for name in AVERAGED for kind in ("mean", "std")]
 """The columns of the means and stds, e.g. ``test_accuracy_mean``"""
@@ -61,7 +61,7 @@ def by_point(table: pd.DataFrame) -> pd.DataFrame:
 
     :return: a DataFrame sorted by decreasing ``test_accuracy_mean`` (points
         without one last), with columns: the tags but ``seed``;
-        ``n_seeds``, the seeds whose Learn and Evaluate are both DONE; for
+        ``n_seeds``, the seeds whose two jobs are both DONE; for
         each metric of :data:`AVERAGED`, ``<metric>_mean`` and
         ``<metric>_std`` over those seeds (sample standard deviation,
         ddof=1: NaN with a single seed, both NaN with none); and

@@ -40,7 +40,8 @@ def use_job_cores():
     cores = os.environ.get("SLURM_CPUS_PER_TASK") or os.environ.get("XPKIT_CORES")
     if cores:
         torch.set_num_threads(int(cores))
-        # A sequential CNN has no independent operators to run side by side
+        # Inter-op threads run independent operators side by side: a
+        # sequential model has none
         with contextlib.suppress(RuntimeError):  # can be set once per process
             torch.set_num_interop_threads(1)
 

@@ -1,4 +1,4 @@
-"""The Learn jobs' TensorBoard folders: their scalars read back, and a folder
+"""The learning jobs' TensorBoard folders: their scalars read back, and a folder
 of links to them for ``tensorboard --logdir``."""
 
 import logging
@@ -13,7 +13,7 @@ from .results_table import labels
 def read_scalars(folder: Path) -> pd.DataFrame:
     """The scalars logged in the TensorBoard event files of a folder
 
-    :param folder: a Learn job's TensorBoard folder (``runs/``)
+    :param folder: a learning job's TensorBoard folder (its ``tensorboard_path``)
     :return: columns ``scalar`` (e.g. ``validation/accuracy``), ``step``
         (int) and ``value`` (float), sorted by scalar and step; no rows when
         the folder does not exist or holds nothing yet
@@ -41,7 +41,7 @@ def read_scalars(folder: Path) -> pd.DataFrame:
 
 
 def learning_curves(table: pd.DataFrame) -> pd.DataFrame:
-    """The TensorBoard scalars of every Learn job of a table made by
+    """The TensorBoard scalars of every learning job of a table made by
     :func:`experiment_table`
 
     :return: columns ``point`` (the label of the grid point), ``scalar``,
@@ -59,7 +59,7 @@ def learning_curves(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def link_tensorboard(table: pd.DataFrame, folder: Path) -> list[Path]:
-    """Makes ``folder`` hold one symbolic link per Learn job, named by its
+    """Makes ``folder`` hold one symbolic link per learning job, named by its
     tags (see :func:`point_label`), to the job's TensorBoard folder, so that
     ``tensorboard --logdir FOLDER`` shows every run of the grid. Links are
     relative (they survive moving the workspace with the output folder in
@@ -80,7 +80,8 @@ def link_tensorboard(table: pd.DataFrame, folder: Path) -> list[Path]:
         state = states.get(label, "")
         logged = any(Path(target).glob("events.out.tfevents.*"))
         if not logged and (state == "DONE" or state.startswith("FAIL")):
-            continue  # the job is over and logged nothing (the service may make the folder)
+            # The job is over and logged nothing (the service may make the folder)
+            continue
         link = folder / label
         link.symlink_to(os.path.relpath(target, folder), target_is_directory=True)
         links.append(link)

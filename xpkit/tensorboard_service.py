@@ -1,10 +1,10 @@
 """TensorBoard as a service of the experiment (``xpm-mlboard``'s
 :class:`~xpm_mlboard.TensorboardService`).
 
-The experiment adds the service once (``xp.add_service``), then each Learn job
-to it (``service.add(learn, learn.tensorboard_path)``). The service keeps, in
-the run's results folder, ``tensorboard-service/``: one link per Learn job
-named by its tags (``hidden_dim=32_kernel_size=3_lr=0.001_n_layers=1_seed=0``)
+The experiment adds the service once (``xp.add_service``), then each learning
+job to it (``service.add(learn, learn.tensorboard_path)``). The service keeps,
+in the run's results folder, ``tensorboard-service/``: one link per learning
+job named by its tags (e.g. ``lr=0.001_seed=0``)
 to the job's TensorBoard folder, and beside each link a ``<link>.tags.json``
 holding the tags (what :func:`xpm_mlboard.exporters.wandb.sync` reads to send
 the runs to Weights & Biases). experimaestro lists the service in its web

@@ -58,7 +58,8 @@ once it is loaded"""
 
 def patch_of(name: str):
     """The patch for module ``name``, if any"""
-    return PATCHES.get(name) or PATCHES.get(name.rpartition(".")[2] if "." in name else "")
+    last = name.rpartition(".")[2] if "." in name else None
+    return PATCHES.get(name) or PATCHES.get(last)
 
 
 class PatchOnImport(importlib.abc.MetaPathFinder):
