@@ -113,3 +113,19 @@ def test_renamed_copy_works_after_the_checkout_moved(tmp_path):
         check=True,
     ).stdout
     assert where.startswith(str(moved)), where
+
+
+def test_the_readmes_set_up_names_the_workspace_after_its_folder(tmp_path):
+    sandbox = Sandbox(tmp_path)
+    config = sandbox.home / ".config" / "experimaestro"
+    (config / "settings.yaml").unlink()
+    command = "python -m xpkit.configure --workspace ~/experiments/mnist-xp --experiments 'MNIST_*'"
+    assert f"\n{command}\n" in (REPO / "README.md").read_text()
+    sandbox.run(command)
+    settings = yaml.safe_load((config / "settings.yaml").read_text())
+    [workspace] = settings["workspaces"]
+    assert workspace == {
+        "id": "mnist-xp",
+        "path": str(sandbox.home / "experiments" / "mnist-xp"),
+        "triggers": ["MNIST_*"],
+    }

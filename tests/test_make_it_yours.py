@@ -137,6 +137,9 @@ def test_the_user_writes_4_files(project):
     assert written == sorted(USER_FILES)
     assert len(written) <= MAX_FILES
     assert sum(USER_LINES.values()) <= MAX_LINES, USER_LINES
+    # The README states what the user writes, as counted here
+    figures = f"**{len(written)} files, {sum(USER_LINES.values())} lines** written"
+    assert figures in (REPO / "README.md").read_text()
     files = sorted(
         str(path.relative_to(project))
         for path in project.rglob("*")

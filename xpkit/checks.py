@@ -103,6 +103,7 @@ def check_batch_fits(batch_size: int, n_validation: int, n_images: int):
     """Stops if a batch does not fit in the training examples left once the
     validation examples are held out (no training step would be made)
 
+    :param n_validation: the examples held out (0 when none are)
     :param n_images: the number of training examples of the dataset
     :raises ConfigurationError: naming ``batch_size`` or ``n_validation``
     """
@@ -116,6 +117,9 @@ def check_batch_fits(batch_size: int, n_validation: int, n_images: int):
             f" the {n_images:,} training images: at most {n_images - batch:,}"
         )
         key, value = "n_validation", held_out
+    elif held_out == 0:
+        allowed = f"a batch must fit in the {n_images:,} training images"
+        key, value = "batch_size", batch
     else:
         left = n_images - held_out
         allowed = (
