@@ -129,3 +129,16 @@ def test_the_readmes_set_up_names_the_workspace_after_its_folder(tmp_path):
         "path": str(sandbox.home / "experiments" / "mnist-xp"),
         "triggers": ["MNIST_*"],
     }
+
+
+def test_without_xpkit_the_jobs_run_on_this_machine(sandbox):
+    """The launchers.py written, in a Python where xpkit cannot be imported"""
+    launchers = sandbox.home / ".config" / "experimaestro" / "launchers.py"
+    script = (
+        "import sys; sys.modules['xpkit'] = None  # import xpkit fails\n"
+        f"exec(open({str(launchers)!r}).read())\n"
+        "print(type(find_launcher('cpu(cores=1)')).__name__)\n"
+    )
+    process = sandbox.run([str(BIN / "python"), "-c", script])
+    assert process.stdout.strip() == "DirectLauncher"
+    assert "xpkit is not installed in this Python" in process.stderr
