@@ -1,6 +1,6 @@
 """What the README's tutorial promises, through the real ``experimaestro``
 command: the workspace tree it draws, its three exercises, the minimal
-launchers.py of "Make it yours" and the settings the set-up writes."""
+launchers.py of the launchers guide and the settings the set-up writes."""
 
 import re
 import shlex
@@ -124,7 +124,7 @@ def test_minimal_launchers(sandbox, tmp_path):
 def test_minimal_launchers_shown_in_full():
     shown = "<!-- from docs/minimal-launchers/launchers.py -->\n```python\n"
     source = (REPO / "docs" / "minimal-launchers" / "launchers.py").read_text()
-    assert f"{shown}{source}```" in README
+    assert f"{shown}{source}```" in (REPO / "docs" / "launchers.md").read_text()
 
 
 def test_settings_shown_are_written(sandbox):

@@ -29,10 +29,7 @@ and from these declarations of your tasks:
 - the task that evaluates declares ``results_path`` (a JSON file with
   ``accuracy`` and ``loss`` on the test set);
 - both carry the same tags (the grid point); several seeds are told apart by
-  a ``seed`` tag;
-- the list of failed points names a job's log ``learn.err`` or
-  ``evaluate.err``: right when the two tasks' ids end in ``.learn`` and
-  ``.evaluate`` (experimaestro names a log after the last part of the task id).
+  a ``seed`` tag.
 
 Environment variables: ``XPKIT_LAUNCHER``, ``XPKIT_SLURM_POLL``,
 ``XPKIT_SLURM_REPORT`` (see ``docs/launchers.md``); ``XPKIT_CORES`` is set by

@@ -166,9 +166,8 @@ def failed_points(table: pd.DataFrame) -> list[str]:
     evaluate FAIL (dependency); log: /ws/jobs/my.tasks.learn/ab12.../learn.err``;
     an empty list when none failed
 
-    The log is named after the role, ``learn.err`` or ``evaluate.err``:
-    experimaestro names it after the last part of the task id, so it is the
-    right file when the tasks' ids end in ``.learn`` and ``.evaluate``.
+    experimaestro names a job's log after the last part of its task id, the
+    name of the job folder's parent (``jobs/my.tasks.learn/ab12...``).
     """
     failed = []
     for label, row in zip(labels(table), table.itertuples(index=False)):
@@ -180,7 +179,8 @@ def failed_points(table: pd.DataFrame) -> list[str]:
         culprit = "learn" if row.learn_state.startswith("FAIL") else "evaluate"
         folder = getattr(row, f"{culprit}_folder")
         words = ", ".join(f"{kind} {state}" for kind, state in states.items())
-        failed.append(f"{label}: {words}; log: {folder}/{culprit}.err")
+        log = Path(folder) / f"{Path(folder).parent.name.rpartition('.')[2]}.err"
+        failed.append(f"{label}: {words}; log: {log}")
     return failed
 
 
