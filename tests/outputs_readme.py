@@ -17,13 +17,14 @@ def params_on_full_mnist(runs: Runs):
 
 @output("run-log", needs=[FULL_MNIST], volatile=[r"Process\(\d+\)"])
 def run_log(runs: Runs) -> str:
-    """The lines of the experiment's log that say when a job is submitted and
-    when a process is started for one, up to the first start"""
+    """The lines of the experiment's log that say when a job is submitted,
+    then those that say when a process is started for one (the first two):
+    the two kinds interleave differently from run to run"""
     _, run = runs.once(params_on_full_mnist)
-    wanted = ("Submitting job", "Process started")
-    lines = [line for line in run.stderr.splitlines() if any(w in line for w in wanted)]
-    first_start = next(i for i, line in enumerate(lines) if "Process started" in line)
-    return runs.tidy("".join(line + "\n" for line in lines[: first_start + 2]))
+    lines = run.stderr.splitlines()
+    submitted = [line for line in lines if "Submitting job" in line]
+    started = [line for line in lines if "Process started" in line][:2]
+    return runs.tidy("".join(line + "\n" for line in submitted + started))
 
 
 @output("jobs-list", needs=[FULL_MNIST])

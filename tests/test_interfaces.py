@@ -43,9 +43,9 @@ LONG_YAML = REPO / "tests" / "long.yaml"
 FAILING_YAML = REPO / "tests" / "failing.yaml"
 FIGURE = REPO / "docs" / "figures" / "web-ui.png"
 CHROMIUM = "chromium-headless-shell"
-HAS_SERVICE = (REPO / "mnist_xp" / "tensorboard_service.py").exists()
+HAS_SERVICE = (REPO / "xpkit" / "tensorboard_service.py").exists()
 """Whether the experiment has its TensorBoard service (xpkit/tensorboard_service.py)"""
-HAS_ACTION = (REPO / "mnist_xp" / "export_action.py").exists()
+HAS_ACTION = (REPO / "xpkit" / "export_action.py").exists()
 """Whether the experiment has its export action (xpkit/export_action.py)"""
 
 pytestmark = [
