@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -230,3 +231,44 @@ def test_command_errors_say_what_exists(grid):
     assert no_run.returncode == 1
     assert "No run 1999 of MNIST_grid" in no_run.stderr
     assert f"runs: {run_id}" in no_run.stderr
+
+
+def test_a_run_refused_by_the_checks_is_passed_over(sandbox):
+    """After a good run, a run refused before any job leaves `current`
+    pointing to a run without jobs: the analysis reads the good one, and says so"""
+    sample = REPO / "tests" / "sample.yaml"
+    sandbox.experiment(sample)
+    good = (sandbox.workspace / "experiments/MNIST_sample/current").resolve().name
+    refused = sandbox.experiment(sample, "-c", "lr=0", check=False)
+    assert refused.returncode != 0 and "lr: 0.0 is not allowed" in refused.stderr
+    latest = (sandbox.workspace / "experiments/MNIST_sample/current").resolve().name
+    assert latest != good  # (what experimaestro 2.7 does)
+    analysis = sandbox.run("python -m xpkit.analyze --experiment MNIST_sample")
+    assert f"The latest run of MNIST_sample, {latest}, has no job" in analysis.stdout
+    assert f"MNIST_sample, run {good}: 1 grid points, 1 done" in analysis.stdout
+    assert "Traceback" not in analysis.stderr
+
+
+@pytest.mark.parametrize("content", ['{"loss": 0.1, "accur', "[1, 2]"])
+def test_a_damaged_results_file_is_named_with_what_to_do(sandbox, content):
+    sample = REPO / "tests" / "sample.yaml"
+    sandbox.experiment(sample)
+    [evaluate] = sandbox.jobs("evaluate")
+    good = json.loads((evaluate / "results.json").read_text())
+    (evaluate / "results.json").write_text(content)
+
+    analysis = sandbox.run(
+        "python -m xpkit.analyze --experiment MNIST_sample", check=False
+    )
+    assert analysis.returncode == 1
+    [line] = analysis.stderr.strip().splitlines()
+    assert line.startswith(f"Analysis stopped: {evaluate}/results.json is damaged")
+    assert f"delete its job folder {evaluate} and run the experiment again" in line
+    rerun = sandbox.experiment(sample, check=False)
+    assert rerun.returncode != 0
+    assert f"{evaluate}/results.json is damaged" in rerun.stderr + rerun.stdout
+    assert "Traceback" not in rerun.stderr
+
+    shutil.rmtree(evaluate)  # what the message says
+    sandbox.experiment(sample)
+    assert json.loads((evaluate / "results.json").read_text()) == good

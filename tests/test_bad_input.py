@@ -183,3 +183,16 @@ def test_no_network_and_no_mirror(sandbox):
         sandbox, process, ["Could not download MNIST", "MNIST_XP_MIRROR"]
     )
     assert "Traceback" not in process.stderr
+
+
+@pytest.mark.parametrize("experiment_id", ["../../escape", ".", "MNIST_a/b"])
+def test_experiment_id_that_is_not_one_folder(sandbox, tmp_path, experiment_id):
+    yaml = tmp_path / "bad.yaml"
+    yaml.write_text(f'imports: [{DEBUG}]\nid: "{experiment_id}"\n')
+    process = sandbox.experiment(yaml, check=False)
+    words = [f"id: {experiment_id!r} is not allowed", "experiments/<id>"]
+    assert_stopped_early(sandbox, process, words)
+    assert "Traceback" not in process.stderr
+    # Nothing written for it, inside the workspace or outside
+    assert not (sandbox.workspace / "experiments").exists()
+    assert not list(tmp_path.parent.rglob("escape"))

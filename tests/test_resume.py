@@ -79,3 +79,26 @@ def test_crash_while_writing_keeps_the_last_checkpoint(tmp_path, monkeypatch):
         save_atomically({"step": 100}, path)
     monkeypatch.undo()
     assert torch.load(path, weights_only=True) == {"step": 50}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not a checkpoint"])
+def test_damaged_checkpoint_is_set_aside(tmp_path, uninterrupted, damage):
+    """kill -9, then a damaged checkpoint.pth: the rerun sets it aside, says
+    so in the job's log, and learns from the beginning to the same parameters"""
+    sandbox = Sandbox(tmp_path)
+    interrupt(sandbox, signal.SIGKILL)
+    [job] = sandbox.jobs("learn")
+    checkpoint = job / "checkpoint.pth"
+    if damage == "truncated":
+        checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    else:
+        torch.save([1, 2], checkpoint)
+    sandbox.experiment(RESUME_YAML)
+    log = (job / "learn.err").read_text()
+    assert f"The checkpoint {checkpoint} cannot be read" in log
+    assert "set aside as checkpoint.pth.damaged" in log
+    assert (job / "checkpoint.pth.damaged").is_file()
+    assert "Traceback" not in log
+    resumed = parameters(sandbox)
+    for name, tensor in uninterrupted.items():
+        assert torch.equal(resumed[name], tensor), f"{name} differs"

@@ -2,9 +2,9 @@
 followed with sacct, can be killed, and survives its time limit.
 
 The cluster is the single-node one of ``tests/slurm/start-cluster.sh``
-(``.ci/run`` starts it before pytest). When no controller answers, the
-``cluster`` fixture starts it if it can (root, packages installable) and
-stops it at the end; otherwise the tests that need it are skipped, saying why.
+(``.ci/run`` starts it before pytest). When no controller answers, the tests
+that need it are skipped, saying how to start it: the tests never install
+packages or start the cluster themselves.
 SLURM jobs are told apart from those of other tests by their working
 directory (sacct's WorkDir), which is their job folder in the sandbox.
 """
@@ -78,45 +78,21 @@ def controller_answers(slurm_conf: str) -> tuple[bool, str]:
     return process.returncode == 0 and " is UP" in process.stdout, answer
 
 
-def can_start_cluster() -> str | None:
-    """Why start-cluster.sh cannot run here (None if it can)"""
-    if os.geteuid() != 0:
-        return "not root"
-    commands = (*DAEMONS, "sbatch")
-    if not all(shutil.which(name) for name in commands) and not shutil.which("apt-get"):
-        return "the SLURM packages are missing and apt-get is not there"
-    return None
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    """The environment of the test cluster (SLURM_CONF...), started if needed
-    and possible; skips the test otherwise"""
+    """The environment of the test cluster (SLURM_CONF...), which must be
+    running already (.ci/run starts it): the tests never install packages or
+    start services themselves; they are skipped otherwise, saying how to
+    start it"""
     variables = cluster_environment()
     up, answer = controller_answers(variables["SLURM_CONF"])
-    started = False
     if not up:
-        if reason := can_start_cluster():
-            pytest.skip(
-                f"no SLURM controller answers (SLURM_CONF={variables['SLURM_CONF']}:"
-                f" {answer}) and it cannot be started here ({reason}):"
-                f" run `sudo {START.relative_to(REPO)}` first"
-            )
-        process = subprocess.run(
-            [str(START)], capture_output=True, text=True, timeout=900, check=False
+        pytest.skip(
+            f"no SLURM controller answers (SLURM_CONF={variables['SLURM_CONF']}:"
+            f" {answer}): start the test cluster with"
+            f" `sudo {START.relative_to(REPO)}`"
         )
-        if process.returncode != 0:
-            pytest.skip(
-                f"{START.relative_to(REPO)} failed ({process.returncode}):"
-                f" {process.stderr[-2000:]}"
-            )
-        started = True
-        variables = cluster_environment()
-        up, answer = controller_answers(variables["SLURM_CONF"])
-        assert up, f"the cluster started but scontrol ping says: {answer}"
-    yield variables
-    if started:
-        subprocess.run([str(STOP)], capture_output=True, timeout=300, check=False)
+    return variables
 
 
 def slurm_sandbox(root: Path, cluster: dict, launcher: str = "slurm") -> Sandbox:

@@ -107,6 +107,12 @@ def analyze(
     :raises FileNotFoundError, ValueError: see :func:`experiment_table`
     """
     table = experiment_table(workspace, experiment_id, run_id)
+    if passed_over := table.attrs["passed_over"]:
+        print(
+            f"The latest run of {experiment_id}, {passed_over}, has no job (it"
+            f" stopped before submitting any): here is run {table.attrs['run']}\n",
+            flush=True,
+        )
     points = by_point(table) if several_seeds(table) else None
     text = format_table(table) if points is None else format_by_point(points)
     print(text, flush=True)
@@ -133,14 +139,21 @@ def show_results(xp, figures: bool = True):
     :func:`analyze` and writes its files in the run's results folder
 
     :param xp: the experiment (``helper.xp``)
-    :raises FailedExperiment: if a grid point failed (``run-experiment``
-        then exits with status 1)
+    :raises FailedExperiment: if a grid point failed, or a results file is
+        damaged (``run-experiment`` then exits with status 1)
     """
     if xp.run_mode != RunMode.NORMAL:
         return  # a dry run has no results
-    table = analyze(
-        xp.workspace.path, xp.name, xp.run_id, output=xp.resultspath, figures=figures
-    )
+    try:
+        table = analyze(
+            xp.workspace.path,
+            xp.name,
+            xp.run_id,
+            output=xp.resultspath,
+            figures=figures,
+        )
+    except ValueError as error:  # a damaged results file, named
+        raise FailedExperiment(f"No results table: {error}") from None
     exit_quickly(xp)  # skip Python's slow final clean-up (speed.py)
     if failed := failed_points(table):
         raise FailedExperiment(

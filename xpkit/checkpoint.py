@@ -10,6 +10,7 @@ names the file and the free space. See ``docs/troubleshooting.md``.
 import errno
 import logging
 import os
+import pickle
 import shutil
 from pathlib import Path
 
@@ -93,19 +94,61 @@ def save_checkpoint(path: Path, model, optimizer, state: dict):
     save_atomically(checkpoint, path)
 
 
+UNREADABLE = (
+    RuntimeError,  # torch: not a zip file, truncated, tensors that do not fit
+    EOFError,
+    pickle.UnpicklingError,  # also: code in the file (weights_only refuses it)
+    KeyError,
+    IndexError,
+    TypeError,
+    ValueError,
+)
+"""What loading a damaged checkpoint raises"""
+
+
 def restore_checkpoint(path: Path, model, optimizer) -> dict:
     """Restores the checkpoint at ``path`` if there is one, and returns the
-    training state (``{"step": 0, "train_seconds": 0.0}`` for a new job)"""
+    training state (``{"step": 0, "train_seconds": 0.0}`` for a new job)
+
+    A checkpoint that cannot be read (damaged, or not what
+    :func:`save_checkpoint` writes) is set aside (renamed, see
+    :func:`set_aside`) with one line in the log, and the job starts again
+    from the beginning: the same seed gives the same results.
+    """
+    new = {"step": 0, "train_seconds": 0.0}
     if not path.is_file():
-        return {"step": 0, "train_seconds": 0.0}
-    # map_location: a checkpoint saved on a GPU loads anywhere;
-    # weights_only: the file holds tensors and numbers, never code to run
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(checkpoint["model"])
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    torch.set_rng_state(checkpoint["torch_rng"])
+        return new
+    try:
+        # map_location: a checkpoint saved on a GPU loads anywhere;
+        # weights_only: the file holds tensors and numbers, never code to run
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        state = checkpoint["state"]
+    except UNREADABLE as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        logger.warning(
+            "The checkpoint %s cannot be read (%s: %s): set aside as %s, the job"
+            " starts again from its beginning",
+            path,
+            type(error).__name__,
+            reason[:200],
+            set_aside(path).name,
+        )
+        return new
     logger.info("Resuming from the checkpoint at step %d", checkpoint["step"])
-    return checkpoint["state"]
+    return state
+
+
+def set_aside(path: Path) -> Path:
+    """Renames ``path`` to ``<name>.damaged`` (``.damaged-2``... if taken)"""
+    target, number = path.with_name(f"{path.name}.damaged"), 1
+    while target.exists():
+        number += 1
+        target = path.with_name(f"{path.name}.damaged-{number}")
+    os.replace(path, target)
+    return target
 
 
 def stop_if_out_of_time(task, margin: float):

@@ -231,17 +231,38 @@ def given_keys() -> set[str] | None:
     return keys | set(from_dotlist(context.params["extra_conf"]))
 
 
+EXPERIMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+"""What an experiment id may be: it names the folder ``experiments/<id>``"""
+
+
+def check_experiment_id(experiment_id):
+    """Stops unless the id names one folder inside ``experiments/``
+
+    :raises ConfigurationError: naming the id and what is allowed
+    """
+    if not isinstance(experiment_id, str) or not EXPERIMENT_ID.fullmatch(experiment_id):
+        raise ConfigurationError(
+            f"id: {experiment_id!r} is not allowed (letters, digits, '_', '-' and"
+            " '.', not '.' first: it names the folder experiments/<id> of the"
+            " workspace)"
+        )
+
+
 def validate_known_keys(schema, configuration: dict):
-    """experimaestro's ``validate_attrs``, after :func:`check_keys`
+    """experimaestro's ``validate_attrs``, after :func:`check_keys` and
+    :func:`check_experiment_id`
 
     Workaround for experimaestro 2.7.0, whose ``run-experiment`` builds the
-    Configuration (``cli.validate_attrs``) before calling ``run()``: a
-    misspelled required key (``lrs`` for ``lr``) gave pydantic's "lr Field
-    required" only, never naming the typo. It
-    prints our message after "Error in configuration:". Delete this function
-    and the line below it once ``run-experiment`` refuses unknown keys.
+    Configuration (``cli.validate_attrs``) before making the experiment's
+    folders and calling ``run()``: a misspelled required key (``lrs`` for
+    ``lr``) gave pydantic's "lr Field required" only, never naming the typo,
+    and an id such as ``../x`` wrote the run outside the workspace. It prints
+    our message after "Error in configuration:". Delete this function and the
+    line below it once ``run-experiment`` refuses unknown keys and such ids.
     """
     check_keys(schema)
+    if configuration.get("id") is not None:  # (a missing id: "Field required")
+        check_experiment_id(configuration["id"])
     return validate_attrs(schema, configuration)
 
 

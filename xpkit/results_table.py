@@ -101,6 +101,7 @@ def experiment_table(
     # could not say so itself)
     provider = WorkspaceStateProvider.get_instance(workspace)
     provider.invalidate_caches()  # read the run as it is now, even if read before
+    current = provider.get_current_run(experiment_id) if run_id is None else None
     run_id = existing_run(provider, workspace, experiment_id, run_id)
     points, tag_names = grid_points(provider, experiment_id, run_id)
 
@@ -121,6 +122,8 @@ def experiment_table(
         run=run_id,
         tags=tag_names,
         tensorboard={label: str(path) for label, path in tensorboard.items()},
+        # The current run, when it had no job and an earlier one is read
+        passed_over=current if current not in (None, run_id) else None,
     )
     return table
 

@@ -35,16 +35,33 @@ def point_label(tags: dict) -> str:
 
 
 def read_json(path: Path | None) -> dict:
-    """The content of a JSON file, or ``{}`` when there is no such file"""
+    """The content of a JSON file (an object), or ``{}`` when there is no such
+    file
+
+    :raises ValueError: naming the file, and the job folder to delete, when
+        it is not a JSON object
+    """
     if path is None or not Path(path).is_file():
         return {}
-    return json.loads(Path(path).read_text())
+    try:
+        content = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        problem = f"not JSON: {error}"
+    else:
+        if isinstance(content, dict):
+            return content
+        problem = f"a {type(content).__name__}, not a JSON object"
+    raise ValueError(
+        f"{path} is damaged ({problem}): delete its job folder {Path(path).parent}"
+        " and run the experiment again, which runs that job again"
+    )
 
 
 def existing_run(
     provider, workspace: Path, experiment_id: str, run_id: str | None
 ) -> str:
-    """The run to read: ``run_id``, or the current run when it is None
+    """The run to read: ``run_id``; when it is None, the current run, or if
+    that one has no job (refused by the checks), the latest run that has some
 
     :raises FileNotFoundError: if the workspace, the experiment or the run
         does not exist (the message lists what does)
@@ -54,6 +71,8 @@ def existing_run(
         raise FileNotFoundError(f"{workspace} holds no experiment: not a workspace")
     if run_id is None:
         run_id = provider.get_current_run(experiment_id)
+        if run_id and not provider.get_jobs(experiment_id, run_id):
+            run_id = latest_run_with_jobs(provider, experiment_id, run_id)
     if run_id and (experiments / experiment_id / run_id).is_dir():
         return run_id
     known = sorted(p.name for p in experiments.iterdir() if p.is_dir())
@@ -71,6 +90,15 @@ def existing_run(
         f"No run {run_id} of {experiment_id} in {workspace}"
         f" (runs: {', '.join(runs) or 'none'})"
     )
+
+
+def latest_run_with_jobs(provider, experiment_id: str, current: str) -> str:
+    """The latest run of an experiment that has jobs (``current`` if none has)"""
+    runs = sorted(run.run_id for run in provider.get_experiment_runs(experiment_id))
+    for run_id in reversed(runs):
+        if provider.get_jobs(experiment_id, run_id):
+            return run_id
+    return current
 
 
 ROLES = {"summary_path": "learn", "results_path": "evaluate"}
