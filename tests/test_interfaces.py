@@ -497,7 +497,8 @@ def test_run_experiment_console_shows_the_jobs_after_tab(console_run):
 
 def test_run_experiment_console_prints_the_table_in_its_logs(console_run):
     logs = console_run.seen["logs at the end"].replace("│", "")
-    assert "INFO:xpm.scheduler:Submitting job Job[mnist_xp.learn.learn/" in logs
+    # (the first lines, "Submitting job...", have scrolled out of the screen)
+    assert "INFO:xpm.experiments.cli:Experiment thread completed" in logs
     assert "MNIST_train, run " in logs
     assert "2 grid points, 2 done, 0 failed, 0 unfinished" in logs
 
