@@ -134,6 +134,41 @@ def analyze(
     return table
 
 
+def load_results(
+    experiment_id: str | None = None,
+    run_id: str | None = None,
+    workspace: str | Path | None = None,
+) -> pd.DataFrame:
+    """The per-job table of a run, as :func:`experiment_table` makes it (one
+    row per grid point and seed, best test accuracy first), for a notebook
+
+    :param experiment_id: e.g. ``MY_xp`` (default: the experiment that ran last)
+    :param run_id: a run of it (default: the latest run that has jobs)
+    :param workspace: a workspace folder or id (default: the one
+        experimaestro gives the experiment)
+    """
+    folder = workspace_folder(str(workspace) if workspace else None, experiment_id)
+    experiment_id = experiment_id or latest_experiment(folder)
+    return experiment_table(folder, experiment_id, run_id)
+
+
+def run_ids(experiment_id: str, workspace: str | Path | None = None) -> list[str]:
+    """The runs of an experiment, oldest first (e.g. to compare two of them
+    with :func:`load_results`)"""
+    folder = workspace_folder(str(workspace) if workspace else None, experiment_id)
+    runs = folder / "experiments" / experiment_id
+    return sorted(
+        run.name
+        for run in runs.iterdir()
+        if run.is_dir() and not run.is_symlink() and jobs_listed(run / "jobs.jsonl")
+    )
+
+
+def jobs_listed(path: Path) -> bool:
+    """Whether a run's ``jobs.jsonl`` lists a job"""
+    return path.is_file() and path.stat().st_size > 0
+
+
 def show_results(xp, figures: bool = True):
     """At the end of an experiment's ``run``: prints the table of
     :func:`analyze` and writes its files in the run's results folder

@@ -119,13 +119,18 @@ def plot_test_accuracy(table: pd.DataFrame, path: Path) -> Path:
 
 
 def plot_curves(table: pd.DataFrame, path: Path) -> Path:
-    """Writes a PNG of the validation accuracy (left) and loss (right) against
-    the training step, one line per learning job, read from its TensorBoard
-    event files (the scalars ``validation/accuracy`` and ``validation/loss``,
-    see :func:`learning_curves`)
+    """Writes :func:`curves_figure` as a PNG
 
     :return: ``path``
     """
+    return save(curves_figure(table), path)
+
+
+def curves_figure(table: pd.DataFrame):
+    """The validation accuracy (left) and loss (right) against the training
+    step, one line per learning job, read from its TensorBoard event files
+    (the scalars ``validation/accuracy`` and ``validation/loss``, see
+    :func:`learning_curves`): a matplotlib Figure"""
     curves = learning_curves(table)
     figure, axes = new_figure(2)
     for axis, scalar, name in zip(
@@ -148,7 +153,7 @@ def plot_curves(table: pd.DataFrame, path: Path) -> Path:
         axis.set_ylabel(name)
         axis.set_title(name.split(" (")[0].capitalize())
         axis.grid(alpha=0.3)
-    return save(figure, path)
+    return figure
 
 
 def save(figure, path: Path) -> Path:
