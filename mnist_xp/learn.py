@@ -167,9 +167,7 @@ class Learn(ResumableTask):
         writer = SummaryWriter(self.tensorboard_path, purge_step=state["step"])
         with writer, tqdm(total=total_steps, initial=state["step"]) as progress:
             for epoch in range(state["step"] // steps_per_epoch, self.epochs):
-                # The epoch's batches in an order drawn from the seed, without
-                # those done before the checkpoint
-                done = state["step"] % steps_per_epoch
+                done = state["step"] % steps_per_epoch  # before the checkpoint
                 batches = epoch_batches(
                     training, self.batch_size, self.seed, epoch, skip=done
                 )
@@ -258,9 +256,5 @@ def measure(model: nn.Module, dataset, batch_size: int = 256) -> dict:
         total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
         correct += (logits.argmax(1) == labels).sum().item()
     model.train(was_training)
-    n_images = len(dataset)
-    return {
-        "loss": total_loss / n_images,
-        "accuracy": correct / n_images,
-        "n_images": n_images,
-    }
+    n = len(dataset)
+    return {"loss": total_loss / n, "accuracy": correct / n, "n_images": n}

@@ -155,6 +155,20 @@ def wait_for(predicate, what: str, process=None, timeout: float = 300):
     return result
 
 
+def kill_at_first_checkpoint(sandbox: Sandbox, experiment, signum: int) -> Path:
+    """Once the learning job of a running experiment (``experiment``: its
+    process) has written its first checkpoint, sends ``signum`` to the job's
+    process; returns the job's folder"""
+    wait_for(
+        lambda: list(sandbox.workspace.glob("jobs/*.learn/*/checkpoint.pth")),
+        "a first checkpoint",
+        experiment,
+    )
+    [job] = sandbox.jobs("learn")
+    os.kill(json.loads((job / "learn.pid").read_text())["pid"], signum)
+    return job
+
+
 @pytest.fixture
 def sandbox(tmp_path) -> Sandbox:
     return Sandbox(tmp_path)

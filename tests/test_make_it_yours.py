@@ -15,7 +15,6 @@ YAML's ``pythonpath``, the commands that do not read the YAML through
 lines)."""
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, Sandbox, started, wait_for
+from conftest import REPO, Sandbox, kill_at_first_checkpoint, started
 from test_seeds import markdown_rows
 
 from xpkit.seeds import STATISTICS
@@ -273,14 +272,7 @@ def test_a_killed_learn_job_resumes_to_the_same_model(trained, project, tmp_path
     sandbox = ProjectSandbox(tmp_path, project)
     log = tmp_path / "interrupted.log"
     with started(sandbox, f"{RUN} {ONE_POINT}", log, cwd=project) as experiment:
-        checkpoints = "jobs/cifar_xp.learn.learn/*/checkpoint.pth"
-        wait_for(
-            lambda: list(sandbox.workspace.glob(checkpoints)),
-            "a first checkpoint",
-            experiment,
-        )
-        [job] = sandbox.jobs("learn")
-        os.kill(json.loads((job / "learn.pid").read_text())["pid"], signal.SIGKILL)
+        job = kill_at_first_checkpoint(sandbox, experiment, signal.SIGKILL)
         assert experiment.wait(timeout=120) != 0, log.read_text()[-3000:]
     assert not (job / "learn.done").exists()
 

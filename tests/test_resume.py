@@ -2,13 +2,12 @@
 same parameters, bit for bit (on the CPU), as an uninterrupted run."""
 
 import json
-import os
 import re
 import signal
 
 import pytest
 import torch
-from conftest import REPO, Sandbox, wait_for
+from conftest import REPO, Sandbox, kill_at_first_checkpoint
 
 from xpkit.checkpoint import save_atomically
 
@@ -32,15 +31,7 @@ def interrupt(sandbox: Sandbox, signum: int) -> int:
     """Starts the experiment, sends ``signum`` to the Learn job's process once
     its first checkpoint is written, and returns the experiment's exit status"""
     with sandbox.background_experiment(RESUME_YAML) as experiment:
-        checkpoints = "jobs/*.learn/*/checkpoint.pth"
-        wait_for(
-            lambda: list(sandbox.workspace.glob(checkpoints)),
-            "a first checkpoint",
-            experiment,
-        )
-        [job] = sandbox.jobs("learn")
-        pid = json.loads((job / "learn.pid").read_text())["pid"]
-        os.kill(pid, signum)
+        kill_at_first_checkpoint(sandbox, experiment, signum)
         return experiment.wait(timeout=120)
 
 
