@@ -2,10 +2,11 @@
 submitted (each case replays a mistake researchers make)."""
 
 import gzip
+import json
 import shutil
 
 import pytest
-from conftest import REPO, SAMPLE, Sandbox
+from conftest import REPO, SAMPLE, SAMPLE_YAML, Sandbox
 
 DEBUG = REPO / "debug.yaml"
 
@@ -40,6 +41,8 @@ CASES = {
         "n_validation: 5000",
         ["n_validation: 5000 is not allowed", "5,000 training images"],
     ),
+    "epochs as a truth value": ("epochs: true", ["epochs: true is not allowed"]),
+    "seed beyond 64 bits": ("seed: [9223372036854775808]", ["seed", "2**63 - 1"]),
     "zero cores": ('launcher: "cpu(cores=0)"', ["launcher", "cores=0 is zero"]),
     "zero duration": ('launcher: "duration=0h"', ["launcher", "duration=0h is zero"]),
     "zero memory": ('launcher: "cpu(mem=0G)"', ["launcher", "mem=0G is zero"]),
@@ -127,6 +130,24 @@ def test_slurm_without_the_setup(sandbox, launchers):
 def test_bad_override(sandbox):
     process = sandbox.experiment(DEBUG, "-c", "epochs=five", check=False)
     assert_stopped_early(sandbox, process, ["epochs", "five"])
+
+
+def test_unreadable_list_override(sandbox):
+    process = sandbox.experiment(DEBUG, "-c", "n_layers=[1,2", check=False)
+    words = ["n_layers: '[1,2' is not allowed", "-c 'n_layers=[1, 2]'"]
+    assert_stopped_early(sandbox, process, words)
+    assert "Traceback" not in process.stderr + process.stdout
+
+
+def test_list_override_and_large_seed(sandbox):
+    # -c can set a grid's list; a seed of 15 digits must not overflow PyTorch's
+    overrides = ["n_layers=[1,2]", "seed=100000000000000", "epochs=1"]
+    sandbox.experiment(SAMPLE_YAML, *(a for item in overrides for a in ("-c", item)))
+    assert len(sandbox.jobs("learn")) == 2
+    for job in sandbox.jobs("learn"):
+        assert (job / "learn.done").exists()
+        params = json.loads((job / "params.json").read_text())
+        assert "100000000000000" in json.dumps(params)
 
 
 def test_override_without_value(sandbox):

@@ -9,7 +9,8 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 def epoch_order(n_examples: int, seed: int, epoch: int) -> list[int]:
     """The order in which an epoch visits the examples, drawn from (seed, epoch)"""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    # Modulo 2**64: PyTorch's seeds are 64-bit, a large seed must not overflow
+    generator = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**64)
     return torch.randperm(n_examples, generator=generator).tolist()
 
 

@@ -248,6 +248,21 @@ def check_experiment_id(experiment_id):
         )
 
 
+def check_numbers_given_as_numbers(schema, configuration: dict):
+    """Stops if a number was given as ``true`` or ``false`` (pydantic, under
+    experimaestro 2.7, would read ``epochs: true`` as 1)
+
+    :raises ConfigurationError: naming the key
+    """
+    for field in attr.fields(schema):
+        value = configuration.get(field.name)
+        if isinstance(value, bool) and field.type in (int, float):
+            raise ConfigurationError(
+                f"{field.name}: {str(value).lower()} is not allowed (a number, not true"
+                " or false)"
+            )
+
+
 def validate_known_keys(schema, configuration: dict):
     """experimaestro's ``validate_attrs``, after :func:`check_keys` and
     :func:`check_experiment_id`
@@ -261,6 +276,7 @@ def validate_known_keys(schema, configuration: dict):
     line below it once ``run-experiment`` refuses unknown keys and such ids.
     """
     check_keys(schema)
+    check_numbers_given_as_numbers(schema, configuration)
     if configuration.get("id") is not None:  # (a missing id: "Field required")
         check_experiment_id(configuration["id"])
     return validate_attrs(schema, configuration)

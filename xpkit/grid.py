@@ -53,12 +53,24 @@ def convert(key: str, value, kind: type, form: str):
     return kind(number)
 
 
+def read_list(key: str, text: str):
+    """A list given on the command line (``-c key=[1,2]``), read as YAML"""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or "not valid YAML"
+    # Raised outside `except`: experimaestro 2.7 would print the YAML error
+    raise ConfigurationError(
+        f"{key}: {text!r} is not allowed ({problem}; e.g. -c '{key}=[1, 2]')"
+    )
+
+
 def values_of(key: str, raw, kind: type) -> list:
     """The checked values of one key, whatever the form it was given in"""
     if not isinstance(raw, GenericParams):
         raw = GenericParams.from_any(raw)
     if isinstance(raw.value, str) and raw.value.strip().startswith("["):
-        raw = GenericParams.from_any(yaml.safe_load(raw.value))  # -c key=[1,2]
+        raw = GenericParams.from_any(read_list(key, raw.value))  # -c key=[1,2]
     if raw.values_list is not None:
         form, values = f"the list {raw.values_list}", list(raw.values_list)
     elif raw.values_range is not None:
