@@ -13,11 +13,12 @@ from experimaestro.launcherfinder import find_launcher
 
 # The generic layer (xpkit/): checks, grid, results, services, workarounds
 from xpkit.analyze import show_results
-from xpkit.checks import check_batch_fits, check_configuration
+from xpkit.checks import check_batch_fits, check_configuration, check_done_jobs
 from xpkit.export_action import export_best_model
 from xpkit.grid import combinations, read_grid
 from xpkit.tensorboard_service import tensorboard_service
 from xpkit.upstream_warnings import drop_untrue_warnings
+from xpkit.workspace_lock import wait_for_workspace
 
 # This tutorial: MNIST, the CNN and the two tasks
 from .data import MNISTDataset
@@ -94,8 +95,11 @@ def run(helper: ExperimentHelper, cfg: Configuration):
     mnist = prepare_mnist(MNISTDataset)  # downloaded (or copied) once, and checked
     # A batch must fit in the images left for training
     check_batch_fits(cfg.batch_size, cfg.n_validation, training_images(mnist.train))
+    # A Learn job whose parameters were deleted would not run again by itself
+    check_done_jobs(helper.xp.workspace, Learn, "parameters.pth")
     # TensorBoard, to start from the web UI, the TUI or `experiments services`
     tensorboard = helper.xp.add_service(tensorboard_service(helper.xp))
+    wait_for_workspace(helper.xp)  # experiments sharing jobs, one at a time (2.7)
 
     for point in combinations(grid):  # e.g. {"n_layers": 1, "hidden_dim": 32, ...}
         # tag(): shown in job listings and kept with the results

@@ -93,3 +93,24 @@ def test_damaged_checkpoint_is_set_aside(tmp_path, uninterrupted, damage):
     resumed = parameters(sandbox)
     for name, tensor in uninterrupted.items():
         assert torch.equal(resumed[name], tensor), f"{name} differs"
+
+
+def test_done_job_whose_parameters_were_deleted(tmp_path, uninterrupted):
+    """parameters.pth of a done Learn deleted: the rerun names the job and the
+    command that redoes it, before any job; with it, the same parameters"""
+    sandbox = Sandbox(tmp_path)
+    sandbox.experiment(RESUME_YAML)
+    [job] = sandbox.jobs("learn")
+    (job / "parameters.pth").unlink()
+    process = sandbox.experiment(RESUME_YAML, check=False)
+    output = process.stdout + process.stderr
+    assert process.returncode != 0
+    assert f"{job} is done but its parameters.pth is gone" in output
+    assert "Traceback" not in output
+    [command] = re.findall(r"run `(rm [^`]+)`", output)
+    assert command == f"rm {job / 'learn.done'}"
+    sandbox.run(command)
+    sandbox.experiment(RESUME_YAML)
+    resumed = parameters(sandbox)
+    for name, tensor in uninterrupted.items():
+        assert torch.equal(resumed[name], tensor), f"{name} differs"

@@ -99,6 +99,27 @@ def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def check_done_jobs(workspace, task: type, *files: str):
+    """Stops if a job of ``task`` (a Task class) is marked done in the
+    workspace but one of the files it wrote is gone (deleted by hand, by a
+    clean-up script...): experimaestro would not run it again, and the jobs
+    that read the file would fail on every run
+
+    :param workspace: the experiment's workspace (``helper.xp.workspace``)
+    :raises ConfigurationError: naming the job and the command that redoes it
+    """
+    identifier = str(task.__getxpmtype__().identifier)  # e.g. package.module.learn
+    for folder in sorted((workspace.jobspath / identifier).glob("*")):
+        done = folder / f"{identifier.rsplit('.', 1)[-1]}.done"
+        gone = [name for name in files if not (folder / name).exists()]
+        if done.exists() and gone:
+            raise ConfigurationError(
+                f"{folder} is done but its {', '.join(gone)} is gone: run"
+                f" `rm {done}`, then the experiment again, to redo the job"
+                " (from its last checkpoint if it has one)"
+            )
+
+
 def check_batch_fits(batch_size: int, n_validation: int, n_images: int):
     """Stops if a batch does not fit in the training examples left once the
     validation examples are held out (no training step would be made)
