@@ -8,21 +8,16 @@ has changed; each job checks the two files it reads. See
 ``docs/troubleshooting.md`` for what each error means.
 """
 
-import contextlib
 import gzip
 import hashlib
-import io
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import zlib
 from pathlib import Path
 
-from datamaestro import prepare_dataset
-from datamaestro.definitions import DownloadError
-from experimaestro.exceptions import HandledException
+from xpkit.datasets import DataUnavailable, data_folder, folder_problem, prepare
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +35,6 @@ OFFICIAL_MD5 = {
 
 class DatasetError(RuntimeError):
     """The MNIST files are missing, incomplete or corrupted"""
-
-
-class MnistUnavailable(HandledException):
-    """MNIST could not be made ready: the experiment stops before submitting"""
 
 
 def md5sum(path: Path) -> str:
@@ -106,8 +97,10 @@ def download_from_internet(destination: Path):
         for train in (True, False):
             MNIST(root, train=train, download=True)
     except Exception as error:
+        # torchvision gives a line per mirror tried: one line here
+        tried = " ".join(str(error).split())
         raise DatasetError(
-            f"Could not download MNIST ({error}). On a machine without network,"
+            f"Could not download MNIST ({tried}). On a machine without network,"
             f" set {MIRROR_VARIABLE} to a folder holding the four IDX files"
         ) from error
     for name in OFFICIAL_MD5:
@@ -158,11 +151,12 @@ def fetch_mnist(raw: Path, names=None):
     verify_checksums(raw, names, origin=mirror)
 
 
-def repair_mnist(raw: Path):
+def repair_mnist(raw: Path, data_folder: Path):
     """Checks the prepared IDX files in ``raw`` (datamaestro takes a folder
     that exists as complete), and fetches again those that changed
 
-    :raises MnistUnavailable: naming the file that could not be repaired
+    :param data_folder: datamaestro's folder, that ``raw`` lies in
+    :raises DataUnavailable: naming the file that could not be repaired
     """
     damaged = {}
     for name, md5 in OFFICIAL_MD5.items():
@@ -170,28 +164,38 @@ def repair_mnist(raw: Path):
             damaged[name] = problem
     if not damaged:
         return
+    try:
+        fetch_again(raw, damaged)
+        return
+    except DatasetError as error:
+        failure = str(error)
+    except OSError as error:  # e.g. a read-only copy
+        if (failure := folder_problem(error, data_folder)) is None:
+            raise
+    # Raised outside the except block: experimaestro 2.7 shows the error an
+    # exception was raised during, even with "from None", instead of its
+    # message (raise it in the except block once experimaestro honours that)
+    files = "; ".join(f"{raw / name}: {why}" for name, why in damaged.items())
+    raise DataUnavailable(
+        f"MNIST is not available: the prepared copy is damaged ({files}) and"
+        f" could not be fetched again: {failure}"
+    )
+
+
+def fetch_again(raw: Path, damaged: dict[str, str]):
+    """Fetches again the ``damaged`` files (name: what is wrong) into ``raw``
+
+    :raises DatasetError: when they cannot be fetched
+    """
     source = os.environ.get(MIRROR_VARIABLE) or "the Internet"
     raw.mkdir(parents=True, exist_ok=True)
     # Fetched next to the copy (same file system), then renamed over it: a
     # job reading the old file meanwhile goes on reading it whole
     with tempfile.TemporaryDirectory(prefix=".repair-", dir=raw.parent) as scratch:
-        try:
-            fetch_mnist(Path(scratch), list(damaged))
-        except DatasetError as error:
-            failure = error
-        else:
-            for name, problem in damaged.items():
-                os.replace(Path(scratch) / name, raw / name)
-                logger.warning("Repaired %s (%s) from %s", raw / name, problem, source)
-            return
-    # Raised outside the except block: experimaestro 2.7 shows the error an
-    # exception was raised during, even with "from None", instead of its
-    # message (raise it in the except block once experimaestro honours that)
-    files = "; ".join(f"{raw / name}: {why}" for name, why in damaged.items())
-    raise MnistUnavailable(
-        f"MNIST is not available: the prepared copy is damaged ({files}) and"
-        f" could not be fetched again: {failure}"
-    )
+        fetch_mnist(Path(scratch), list(damaged))
+        for name, problem in damaged.items():
+            os.replace(Path(scratch) / name, raw / name)
+            logger.warning("Repaired %s (%s) from %s", raw / name, problem, source)
 
 
 def verify_split(root: Path, train: bool):
@@ -211,28 +215,15 @@ def verify_split(root: Path, train: bool):
 
 
 def prepare_mnist(dataset):
-    """Gets a datamaestro dataset ready (``prepare_dataset``), turning a
-    :class:`DatasetError` into one message, without datamaestro's traceback;
-    then checks the prepared files, and repairs those that changed
+    """Gets a datamaestro dataset ready (:func:`xpkit.datasets.prepare`: our
+    :class:`DatasetError` in one line, without datamaestro's traceback), then
+    checks the prepared files, and repairs those that changed
 
-    :raises MnistUnavailable: saying what is wrong with the files
+    :raises DataUnavailable: saying what is wrong with the files or folder
     """
-    log = io.StringIO()
-    try:
-        # datamaestro prints the traceback of a failed download: keep it for
-        # unexpected errors only, ours (DatasetError) say all there is to say
-        with contextlib.redirect_stderr(log):
-            prepared = prepare_dataset(dataset, download=True)
-    except DownloadError as error:
-        if not isinstance(error.__cause__, DatasetError):
-            sys.stderr.write(log.getvalue())
-            raise
-        problem = error.__cause__
-    else:
-        repair_mnist(idx_folder(dataset.FILES.path))
-        return prepared
-    # Raised outside the except block, so that only our message is shown
-    raise MnistUnavailable(f"MNIST is not available: {problem}")
+    prepared = prepare(dataset, "MNIST", expected=DatasetError)
+    repair_mnist(idx_folder(dataset.FILES.path), data_folder(dataset))
+    return prepared
 
 
 def training_images(train) -> int:

@@ -140,6 +140,84 @@ def test_bad_gz_in_the_mirror_is_named(sandbox, tmp_path, damage):
         " gzip file (",
     )
     assert "replace it with an original copy" in process.stderr
+    # datamaestro's own line about the failed download is not shown
+    assert "Could not download resource" not in output(process)
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """Makes ``folder`` read-only, by mounting it on itself (root only: root
+    writes whatever the permissions say)"""
+    folder.mkdir(parents=True, exist_ok=True)
+    for options in (["--bind"], ["-o", "remount,ro,bind"]):
+        mount = subprocess.run(
+            ["mount", *options, str(folder), str(folder)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if mount.returncode != 0:
+            if options != ["--bind"]:
+                subprocess.run(["umount", str(folder)], check=True)
+            pytest.skip(f"cannot mount a folder read-only: {mount.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "--lazy", str(folder)], check=True)
+
+
+def test_read_only_data_folder(sandbox):
+    """A data folder that cannot be written is named before any job; once
+    prepared, a read-only copy (one shared on a cluster) is read as it is"""
+    folder = sandbox.home / "datamaestro"
+    with read_only(folder):
+        process = sandbox.experiment(SAMPLE_YAML, check=False)
+    assert_stopped_before_submitting(
+        sandbox,
+        process,
+        f"Experiment failed: MNIST is not available: datamaestro's folder {folder}"
+        f" cannot be written (Read-only file system: {folder}/data): make it"
+        " writable, or set DATAMAESTRO_DIR to a folder you can write",
+    )
+
+    # Writable again: MNIST is prepared; a file damaged since cannot be
+    # repaired in the read-only copy, and the folder is named
+    damaged = prepare(sandbox) / "train-images-idx3-ubyte"
+    flip_a_byte(damaged)
+    with read_only(folder):
+        process = sandbox.experiment(SAMPLE_YAML, check=False)
+    assert_stopped_before_submitting(
+        sandbox,
+        process,
+        f"Experiment failed: MNIST is not available: the prepared copy is damaged"
+        f" ({damaged}: MD5 {md5(damaged)} differs from the expected"
+        f" {SAMPLE_MD5[damaged.name]}) and could not be fetched again:"
+        f" datamaestro's folder {folder} cannot be written (Read-only file system:",
+    )
+
+    prepare(sandbox)  # writable again: repaired
+    with read_only(folder):  # a complete copy is read as it is
+        sandbox.experiment(SAMPLE_YAML)
+    assert sandbox.results()[0]["n_images"] == 1000
+
+
+def test_data_folder_that_is_a_file(sandbox, tmp_path):
+    file = tmp_path / "datamaestro"
+    file.write_text("not a folder\n")
+    sandbox.env["DATAMAESTRO_DIR"] = str(file)
+    process = sandbox.experiment(SAMPLE_YAML, check=False)
+    assert_stopped_before_submitting(
+        sandbox,
+        process,
+        "Experiment failed: MNIST is not available: datamaestro's folder"
+        f" DATAMAESTRO_DIR={file} cannot be written ({file} is a file, not a"
+        " folder): set DATAMAESTRO_DIR to a folder you can write",
+    )
+
+    file.unlink()  # a folder there now: the rerun prepares MNIST and runs
+    sandbox.experiment(SAMPLE_YAML)
+    assert list(file.glob("data/**/MNIST/raw/train-images-idx3-ubyte"))
+    assert sandbox.results()[0]["n_images"] == 1000
 
 
 @contextlib.contextmanager

@@ -5,7 +5,8 @@ Copy this folder unchanged into your project. Each module is a few plain
 functions or small classes that an experiment or a task calls:
 
 - before any job: :mod:`~xpkit.checks` (keys and values of the YAML, one
-  line per mistake), :mod:`~xpkit.grid` (the values to sweep);
+  line per mistake), :mod:`~xpkit.grid` (the values to sweep),
+  :mod:`~xpkit.datasets` (a datamaestro dataset ready, or one line why not);
 - in a task: :mod:`~xpkit.speed` (seed, device, threads),
   :mod:`~xpkit.batches` (DataLoaders whose order resumes exactly),
   :mod:`~xpkit.checkpoint` (checkpoints, time limits, a full disk);
