@@ -22,6 +22,7 @@ def test_fresh_home(sandbox):
         {"id": "mnist-xp", "path": str(sandbox.workspace), "triggers": ["MNIST_*"]}
     ]
     assert settings["carbon"] == {"enabled": False}
+    assert settings["history"] == {"max_done": 100, "max_failed": 100}
     launchers = config / "launchers.py"
     assert not launchers.is_symlink() and launchers.read_text() == LAUNCHERS_FILE
     assert str(REPO) not in launchers.read_text()

@@ -74,6 +74,21 @@ def test_second_run_executes_nothing(done):
     assert "Process started" not in second.stderr
 
 
+def test_old_runs_keep_their_results(done):
+    """experimaestro would keep the last 5 runs of an experiment and delete
+    the older ones with their results; xpkit.configure keeps 100"""
+    experiment = done.workspace / "experiments" / "MNIST_sample"
+
+    def runs():
+        return sorted(p for p in experiment.iterdir() if p.name[0].isdigit())
+
+    first = runs()[0]
+    for _ in range(6 - len(runs())):
+        done.experiment(SAMPLE_YAML)
+    assert len(runs()) == 6 and runs()[0] == first
+    assert (first / "results" / "results.md").is_file()
+
+
 def test_listing_shows_tags(done):
     listing = done.run(
         "experimaestro jobs --workspace mnist-xp list --tags --experiment MNIST_sample"

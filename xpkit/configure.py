@@ -47,6 +47,10 @@ except ImportError:  # no xpkit in this Python: run the jobs on this machine
 """What ``launchers.py`` holds once set up"""
 
 
+KEPT_RUNS = 100
+"""Runs of an experiment that the workspace keeps (experimaestro's default is 5)"""
+
+
 class SetupError(RuntimeError):
     """A file cannot be read as experimaestro settings: the user decides"""
 
@@ -69,6 +73,12 @@ def merge_settings(
             entry["triggers"] = [pattern]
         workspaces.append(entry)
         changes.append(f"added the workspace {workspace_id} ({workspace})")
+    if "history" not in settings:
+        # experimaestro keeps 5 runs of an experiment and deletes the older
+        # run folders, their results included. (A workspace's own `history`
+        # is not read by run-experiment in experimaestro 2.7.0: set globally)
+        settings["history"] = {"max_done": KEPT_RUNS, "max_failed": KEPT_RUNS}
+        changes.append(f"kept the last {KEPT_RUNS} runs of each experiment")
     if "carbon" not in settings:
         # Carbon tracking without codecarbon sleeps 3 s per job, and with it
         # looks the country up on the network, which compute nodes lack
