@@ -22,6 +22,11 @@ REAL_MNIST = REPO.parent / "shared" / "data" / "mnist"
 SAMPLE_YAML = REPO / "tests" / "sample.yaml"
 HOOKS = REPO / "tests" / "hooks"
 
+# Started in the background (`python -m pytest &`, some CI runners), pytest
+# inherits Ctrl+C (SIGINT) ignored, and so would every command it starts: the
+# tests that stop one with Ctrl+C need SIGINT back (tests/test_background.py)
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 needs_real_mnist = pytest.mark.skipif(
     not (REAL_MNIST / "train-images-idx3-ubyte.gz").exists(),
     reason=f"the real MNIST is not in {REAL_MNIST}",

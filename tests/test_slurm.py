@@ -582,6 +582,11 @@ def port_taken(port: int):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="start-cluster.sh runs as root")
+@pytest.mark.skipif(
+    os.environ.get("TEST_START_CLUSTER_SCRIPT") != "1",
+    reason="starts daemons of a second cluster for a while: only where asked,"
+    " with TEST_START_CLUSTER_SCRIPT=1 (.ci/run does)",
+)
 def test_failed_start_stops_what_it_started(cluster, tmp_path):
     """start-cluster.sh with a state folder and ports of its own (the test
     cluster keeps running), made to fail at several steps: each time, the
