@@ -18,6 +18,7 @@ from xpkit.export_action import export_best_model
 from xpkit.grid import combinations, read_grid
 from xpkit.tensorboard_service import tensorboard_service
 from xpkit.upstream_warnings import drop_untrue_warnings
+from xpkit.waiting import wait_for_jobs
 from xpkit.workspace_lock import wait_for_workspace
 
 # This tutorial: MNIST, the CNN and the two tasks
@@ -131,6 +132,6 @@ def run(helper: ExperimentHelper, cfg: Configuration):
 
     # `experimaestro experiments actions run` copies the best model out
     helper.xp.add_action(export_best_model(helper.xp))
-    helper.xp.wait()
+    wait_for_jobs(helper.xp)  # on Ctrl+C, one line: what goes on, what to do
     # The table of `python -m xpkit.analyze`; fails if a grid point failed
     show_results(helper.xp, cfg.figures)

@@ -13,6 +13,7 @@ functions or small classes that an experiment or a task calls:
 - where jobs run: :mod:`~xpkit.launchers` (this machine or SLURM, cores and
   GPUs), with :mod:`~xpkit.launcher_support`, :mod:`~xpkit.slurm_polling`
   and :mod:`~xpkit.gpus`; :mod:`~xpkit.configure` sets experimaestro up;
+- while the jobs run: :mod:`~xpkit.waiting` (Ctrl+C says what goes on);
 - after: :mod:`~xpkit.analyze` (the results table, seeds, figures,
   TensorBoard links), :mod:`~xpkit.tensorboard_service`,
   :mod:`~xpkit.export_action`; :mod:`~xpkit.upstream_warnings`.
