@@ -10,6 +10,7 @@ from xpkit.checks import check_batch_fits, check_configuration
 from xpkit.export_action import export_best_model
 from xpkit.grid import combinations, read_grid
 from xpkit.tensorboard_service import tensorboard_service
+from xpkit.workspace_lock import wait_for_workspace
 
 from .data import FakeCIFAR
 from .learn import Evaluate, Learn, ResNet
@@ -41,6 +42,7 @@ def run(helper, cfg: Configuration):
     test = FakeCIFAR.C(size=cfg.n_test, offset=cfg.n_train + cfg.n_test)
     same = {"epochs": cfg.epochs, "batch_size": cfg.batch_size}
     tensorboard = helper.xp.add_service(tensorboard_service(helper.xp))
+    wait_for_workspace(helper.xp)  # experiments sharing jobs: one at a time
     for point in combinations(grid):  # {"lr": 0.01, "seed": 0}: Learn parameters
         model, tags = ResNet.C(), {k: tag(v) for k, v in point.items()}
         learn = Learn.C(data=train, validation=validation, model=model, **tags, **same)
