@@ -47,6 +47,10 @@ pytestmark = pytest.mark.skipif(
     reason=f"needs {SSHD}: apt-get install openssh-server (.ci/run installs it)",
 )
 
+HOST = "the-cluster"
+"""The name of the private sshd in its ``ssh_config`` (its HostName: 127.0.0.1)"""
+REMOTE_WORKSPACE = "~/experiments/mnist-xp"
+"""The workspace, as given to ssh-monitor: a path on the cluster (~ its HOME)"""
 TAGS = "n_layers=1, hidden_dim=8, kernel_size=3, lr=0.001, seed=0"
 """The tags of both jobs of tests/sample.yaml, as the interfaces show them"""
 
@@ -56,8 +60,9 @@ TAGS = "n_layers=1, hidden_dim=8, kernel_size=3, lr=0.001, seed=0"
 
 class PrivateSSHD:
     """``sshd`` on 127.0.0.1 and a free port, for the current user and the
-    client key of ``folder`` only; ``ssh_config`` is the client's side (port,
-    key, the host key already known), for ``ssh -F``"""
+    client key of ``folder`` only; ``ssh_config`` is the client's side, for
+    ``ssh -F``: the host :data:`HOST`, its port, the key, its host key
+    already known"""
 
     def __init__(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
@@ -86,7 +91,8 @@ class PrivateSSHD:
         )
         self.ssh_config = folder / "ssh_config"
         self.ssh_config.write_text(
-            f"Host 127.0.0.1\n  Port {self.port}\n  User {getpass.getuser()}\n"
+            f"Host {HOST}\n  HostName 127.0.0.1\n  Port {self.port}\n"
+            f"  User {getpass.getuser()}\n"
             f"  IdentityFile {folder / 'client_key'}\n  IdentitiesOnly yes\n"
             f"  UserKnownHostsFile {folder / 'known_hosts'}\n"
             "  StrictHostKeyChecking yes\n  BatchMode yes\n"
@@ -147,12 +153,11 @@ def private_sshd(folder: Path) -> Iterator[PrivateSSHD]:
 
 
 def ssh_monitor(
-    sshd: PrivateSSHD, cluster: Sandbox, *options: str, workspace: Path | None = None
+    sshd: PrivateSSHD, cluster: Sandbox, *options: str, workspace=REMOTE_WORKSPACE
 ) -> str:
-    """The command that watches the cluster's workspace (or ``workspace``)
-    from the laptop:
-    the ssh options in sshd's config file (``-o -F...``), the remote side
-    set up by ``--remote-shell-init`` (the cluster's HOME, the venv of this
+    """The command that watches the cluster's workspace from the laptop: the
+    ssh options in sshd's config file (``-o -F...``), the remote side set up
+    by ``--remote-shell-init`` (the cluster's HOME, the venv of this
     repository), and run as ``experimaestro`` (``--remote-xpm``) unless
     ``options`` say otherwise"""
     init = f"export HOME={cluster.home}; source {BIN}/activate"
@@ -163,21 +168,29 @@ def ssh_monitor(
             *("experimaestro", "experiments", "ssh-monitor"),
             *("-o", f"-F{sshd.ssh_config}", "--remote-shell-init", init),
             *options,
-            *("127.0.0.1", str(workspace or cluster.workspace)),
+            *(HOST, workspace),
         ]
     )
 
 
-def monitor_servers(sshd: PrivateSSHD, cluster: Sandbox) -> list[str]:
-    """The command lines of the remote sides that serve the cluster's
-    workspace in sshd's sessions"""
+def monitor_servers(sshd: PrivateSSHD) -> list[str]:
+    """The command lines of the remote sides (``monitor-server``) that run in
+    sshd's sessions"""
     found = []
     for process in sshd.sessions():
         with contextlib.suppress(psutil.Error):
-            command = process.cmdline()
-            if "monitor-server" in command and str(cluster.workspace) in command:
+            if "monitor-server" in (command := process.cmdline()):
                 found.append(shlex.join(command))
     return found
+
+
+def cluster_with_jobs(sandbox: Sandbox) -> Sandbox:
+    """The sandbox with the jobs of tests/sample.yaml, its workspace also at
+    :data:`REMOTE_WORKSPACE` (a link)"""
+    sandbox.experiment(SAMPLE_YAML)
+    (sandbox.home / "experiments").mkdir()
+    (sandbox.home / "experiments" / "mnist-xp").symlink_to(sandbox.workspace)
+    return sandbox
 
 
 # --- Fixtures
@@ -192,9 +205,7 @@ def sshd(tmp_path_factory) -> Iterator[PrivateSSHD]:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Sandbox:
     """The workspace of the cluster, with the jobs of tests/sample.yaml"""
-    sandbox = Sandbox(tmp_path_factory.mktemp("cluster"))
-    sandbox.experiment(SAMPLE_YAML)
-    return sandbox
+    return cluster_with_jobs(Sandbox(tmp_path_factory.mktemp("cluster")))
 
 
 @pytest.fixture
@@ -230,8 +241,11 @@ def test_ssh_monitor_shows_the_jobs_of_the_remote_workspace(sshd, cluster, lapto
         ]
         assert [(row["state"], row["tags"]) for row in rows] == 2 * [("✅", TAGS)]
         # The remote side: a child of the private sshd, given the workspace
-        [server] = monitor_servers(sshd, cluster)
-        assert server.startswith(f"{BIN}/python")
+        [server] = monitor_servers(sshd)
+        assert server == (
+            f"{BIN}/python3 {BIN}/experimaestro experiments"
+            f" --workdir '{REMOTE_WORKSPACE}' monitor-server"
+        )
         # l: the log of the highlighted job, copied (rsync, through the same
         # SSH connection) into a local folder
         term.keys("l")
@@ -250,7 +264,7 @@ def test_ssh_monitor_shows_the_jobs_of_the_remote_workspace(sshd, cluster, lapto
         quit_tui(term)
         assert term.wait_exit() == 0
         after = term.screen()
-        wait_for(lambda: not monitor_servers(sshd, cluster), "the remote side to end")
+        wait_for(lambda: not monitor_servers(sshd), "the remote side to end")
         wait_for(lambda: not sshd.control_masters(), "its connection to close", 30)
     # The remote side's log, through SSH
     assert (
@@ -283,7 +297,7 @@ def test_ssh_monitor_web_serves_the_jobs_of_the_remote_workspace(
     ):
         address = printed_address(log, monitor)
         assert int(address[2]) == port
-        assert len(monitor_servers(sshd, cluster)) == 1
+        assert len(monitor_servers(sshd)) == 1
         with browser(laptop, tmp_path / "chromium") as chromium:
             wait_for(lambda: listening(port), "the server", monitor)
             chromium.open(address[1])
@@ -298,10 +312,10 @@ def test_ssh_monitor_web_serves_the_jobs_of_the_remote_workspace(
             chromium.screenshot(shot)
         monitor.send_signal(signal.SIGINT)  # Ctrl+C
         assert monitor.wait(timeout=60) == 0
-        wait_for(lambda: not monitor_servers(sshd, cluster), "the remote side to end")
+        wait_for(lambda: not monitor_servers(sshd), "the remote side to end")
         wait_for(lambda: not sshd.control_masters(), "its connection to close", 30)
     text = log.read_text()
-    assert f"Starting experiment monitor for 127.0.0.1 on http://localhost:{port}" in (
+    assert f"Starting experiment monitor for {HOST} on http://localhost:{port}" in (
         text
     )
     assert (
@@ -338,13 +352,13 @@ def test_ssh_monitor_waits_30_s_when_the_remote_side_fails(sshd, cluster, laptop
         pytest.skip(f"uv is on the remote side's PATH ({uv.stdout.strip()})")
     no_uv = ssh_monitor(sshd, cluster, "--remote-python", f"{BIN}/python")
     folder = laptop.home.parent
-    no_workspace = ssh_monitor(sshd, cluster, workspace=folder / "nowhere")
+    no_workspace = ssh_monitor(sshd, cluster, workspace="~/nowhere")
     with (
         cleaned_up(laptop) as left,
         started(laptop, no_uv, folder / "no-uv.log") as first,
         started(laptop, no_workspace, folder / "no-workspace.log") as second,
     ):
-        lost = "WARNING:xpm.remote.client:Connection to 127.0.0.1 lost"
+        lost = f"WARNING:xpm.remote.client:Connection to {HOST} lost"
         for process, log in ((first, "no-uv.log"), (second, "no-workspace.log")):
             path = folder / log
             wait_for(lambda p=path: lost in p.read_text(), "the loss", process, 60)
@@ -368,6 +382,4 @@ def test_ssh_monitor_waits_30_s_when_the_remote_side_fails(sshd, cluster, laptop
 
 def sshd_run(sshd: PrivateSSHD, cluster: Sandbox, command: str):
     """Runs a command on the remote side, as ssh-monitor's remote side runs"""
-    return cluster.run(
-        ["ssh", "-F", str(sshd.ssh_config), "127.0.0.1", command], check=False
-    )
+    return cluster.run(["ssh", "-F", str(sshd.ssh_config), HOST, command], check=False)
