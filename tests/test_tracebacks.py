@@ -4,10 +4,13 @@ the lines a run prints about TensorBoard and SLURM."""
 
 import json
 import os
+import shutil
 import signal
 
 import psutil
-from conftest import BIN, REPO, started, wait_for
+import pytest
+from conftest import BIN, REPO, SAMPLE_YAML, started, wait_for
+from test_failures import FAILING_YAML
 
 LONG_YAML = REPO / "tests" / "long.yaml"
 """One grid point that learns for tens of seconds"""
@@ -45,3 +48,34 @@ def test_ctrl_c_says_the_jobs_go_on_and_a_rerun_follows_them(sandbox, tmp_path):
     assert (job / "learn.done").exists()
     assert "Resuming" not in (job / "learn.err").read_text()
     assert sandbox.results()[0]["n_images"] == 1000
+
+
+def test_one_tensorboard_hint_a_run(sandbox):
+    process = sandbox.experiment(SAMPLE_YAML)
+    output = process.stdout + process.stderr
+    [hint] = [line for line in output.splitlines() if "tensorboard --logdir" in line]
+    assert hint.startswith("TensorBoard (1 run): tensorboard --logdir ")
+    assert "You can monitor learning" not in output
+
+
+def test_no_tensorboard_line_when_every_point_failed(sandbox, tmp_path):
+    yaml = tmp_path / "all_failing.yaml"
+    yaml.write_text(f"imports: [{FAILING_YAML}]\nhidden_dim: [10000000000000]\n")
+    process = sandbox.experiment(yaml, check=False)
+    assert process.returncode == 1
+    assert "1 of 1 grid points failed:" in process.stderr
+    assert "TensorBoard" not in process.stdout + process.stderr
+
+
+@pytest.mark.skipif(not shutil.which("scontrol"), reason="no SLURM client here")
+def test_one_short_line_when_no_slurm_controller_answers(sandbox, tmp_path):
+    """The SLURM client installed, no cluster (no SLURM_CONF; a cluster named
+    in /etc/slurm would answer, and the jobs go there: skipped)"""
+    sandbox.env["XPKIT_LAUNCHER"] = "auto"
+    process = sandbox.experiment(SAMPLE_YAML, "--run-mode", "dry_run")
+    if "Jobs go to SLURM" in process.stderr:
+        pytest.skip("a SLURM controller answers without SLURM_CONF")
+    [line] = [line for line in process.stderr.splitlines() if "SLURM" in line]
+    assert "No SLURM controller answered (scontrol ping: " in line
+    assert "the jobs run on this machine" in line
+    assert len(line) < 250, line

@@ -124,8 +124,8 @@ def analyze(
         written.append(plot_test_accuracy(table, output / "test_accuracy.png"))
         written.append(plot_curves(table, output / "curves.png"))
     lines = [f"Written: {', '.join(str(path) for path in written)}"]
-    if tensorboard:
-        links = link_tensorboard(table, output / TENSORBOARD_FOLDER)
+    if tensorboard and (links := link_tensorboard(table, output / TENSORBOARD_FOLDER)):
+        # (no line when no job logged anything: every one failed at once)
         lines.append(
             f"TensorBoard ({len(links)} run{'' if len(links) == 1 else 's'}):"
             f" tensorboard --logdir {output / TENSORBOARD_FOLDER}"

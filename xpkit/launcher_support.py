@@ -166,6 +166,15 @@ class SlurmProbe:
     installed: bool = True
     """False when the SLURM commands are not on PATH (not a cluster machine)"""
 
+    @property
+    def summary(self) -> str:
+        """What was tried and answered, short enough for a line of a log"""
+        if not self.installed:
+            return "scontrol and sbatch are not on PATH"
+        # The last line says it (scontrol's first ones are how it got there)
+        last = self.answer.split("; ")[-1].removeprefix("scontrol: ")
+        return f"scontrol ping: {last if len(last) <= 100 else last[:97] + '...'}"
+
 
 def probe_slurm() -> SlurmProbe:
     """Asks the SLURM controller whether it is up, with ``scontrol ping``

@@ -73,10 +73,9 @@ def find_launcher(requirement, tags: Iterable[str] = ()) -> Launcher:
     # login node); on a laptop, running here is what is expected
     logger.log(
         logging.WARNING if probe.installed else logging.INFO,
-        "No SLURM controller answered (tried %s: %s): the jobs run on this"
-        " machine (%s=auto; set it to slurm to stop instead)",
-        probe.tried,
-        probe.answer,
+        "No SLURM controller answered (%s): the jobs run on this machine"
+        " (%s=auto; set it to slurm to stop instead)",
+        probe.summary,
         LAUNCHER_VARIABLE,
     )
     return local_launcher(requirement)

@@ -20,6 +20,7 @@ before the service, for other output folders, and with relative links that
 survive moving the workspace (the service's links are absolute).
 """
 
+import logging
 from pathlib import Path
 
 from experimaestro import RunMode
@@ -27,6 +28,15 @@ from xpm_mlboard import TensorboardService
 
 SERVICE_FOLDER = "tensorboard-service"
 """Sub-folder of the run's results folder where the service links the runs"""
+
+SERVICE_HINT = ("You can monitor learning with:", "tensorboard --logdir=")
+"""The beginnings of the two lines xpm-mlboard 0.3.1 logs as the service
+starts: the run's end already prints the command (for the analysis' folder)"""
+
+
+class DropServiceHint(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(SERVICE_HINT)
 
 
 def results_folder(xp) -> Path:
@@ -50,4 +60,8 @@ def tensorboard_service(xp) -> TensorboardService:
 
     :param xp: the experiment (``helper.xp`` in ``run()``)
     """
+    # One `tensorboard --logdir` hint a run, not two
+    hints = logging.getLogger("xpm.mlboard.tensorboard")
+    if not any(isinstance(f, DropServiceHint) for f in hints.filters):
+        hints.addFilter(DropServiceHint())
     return TensorboardService(results_folder(xp) / SERVICE_FOLDER)
