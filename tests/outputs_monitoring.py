@@ -24,8 +24,10 @@ from conftest import (
     wait_for,
 )
 from outputs_readme import JOBS_LIST, params_on_full_mnist
-from shown_outputs import FULL_MNIST, Runs, lines_with, output
+from shown_outputs import FULL_MNIST, SSHD, Runs, lines_with, output
+from test_interfaces import WEB_ADDRESS, job_rows, quit_tui, terminal
 from test_monitoring import listed_jobs
+from test_ssh_monitor import cluster_with_jobs, private_sshd, ssh_monitor
 
 EXPERIMENTS_LIST = "experimaestro experiments --workspace mnist-xp list"
 JOB = "mnist_xp.learn.learn/63109dc362937409e718d328672603fdcc1e70f0109a4f0a85f0ffe3b57452ed"
@@ -359,3 +361,54 @@ def model_json(runs: Runs) -> str:
 def action_unknown(runs: Runs) -> str:
     sandbox = trained(runs)
     return runs.tidy(sandbox.run(UNKNOWN_ACTION, cwd=work_folder(sandbox)).stdout)
+
+
+# --- From your laptop: ssh-monitor
+
+
+def ssh_monitored(runs: Runs) -> dict[str, str]:
+    """tests/sample.yaml run in a "cluster" sandbox, then watched from an
+    empty "laptop" sandbox with ssh-monitor, through the private sshd of
+    test_ssh_monitor.py (as the test does): the terminal interface's screen
+    once it shows the jobs (``tui``), and what ``--web`` printed once it
+    serves and its remote side has started (``web``)"""
+    cluster = cluster_with_jobs(runs.sandbox("ssh-cluster"))
+    laptop = runs.sandbox("ssh-laptop")
+    seen = {}
+    with private_sshd(runs.root / "sshd") as sshd:
+        with terminal(laptop, ssh_monitor(sshd, cluster)) as term:
+            seen["tui"] = term.wait_until(
+                lambda screen: len(job_rows(screen)) == 2, "the jobs", 60
+            )
+            quit_tui(term)
+            term.wait_exit()
+        log = laptop.home.parent / "ssh-monitor-web.log"
+        command = ssh_monitor(sshd, cluster, "--web")  # (its port: 12345)
+        with started(laptop, command, log) as monitor:
+            until(monitor, log, WEB_ADDRESS)
+            seen["web"] = until(monitor, log, r"Server started for .*\n")
+            interrupted(monitor)
+    return seen
+
+
+@output(
+    "monitoring-ssh-monitor-tui",
+    needs=[SSHD],
+    volatile=[r"\d{4}-\d\d-\d\d \d\d:\d\d", r"(?<= )\d+s(?= )"],  # when, how long
+)
+def ssh_monitor_tui(runs: Runs) -> str:
+    """The experiment and its jobs, as the screen shows them (the frames and
+    the blank ends of lines left out)"""
+    screen = runs.once(ssh_monitored)["tui"]
+    shown = lines_with(screen, r"MNIST_sample - ", r"^ ID  ", r"^ [0-9a-f]{7}  ")
+    return runs.tidy("".join(line.strip(" │") + "\n" for line in shown.splitlines()))
+
+
+@output("monitoring-ssh-monitor-web", needs=[SSHD], volatile=[PORT, r"xpm-token=\w+"])
+def ssh_monitor_web(runs: Runs) -> str:
+    """What ``--web`` printed: its own lines, then those of the remote side
+    (``[SSH] ...``, which come in between, at times here, at times there)"""
+    lines = runs.once(ssh_monitored)["web"].splitlines(keepends=True)
+    remote = [line for line in lines if line.startswith("[SSH] ")]
+    local = [line for line in lines if not line.startswith("[SSH] ")]
+    return runs.tidy("".join(local + remote))

@@ -18,6 +18,7 @@ import importlib
 import math
 import os
 import re
+import shutil
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,7 @@ new one goes here)"""
 FULL_MNIST = "the full MNIST (../shared/data/mnist)"
 SLURM = "the test SLURM cluster (tests/slurm/start-cluster.sh)"
 ROOT = "root (to mount a small tmpfs)"
+SSHD = "sshd and tmux (apt-get install openssh-server tmux)"
 
 TOLERANCE = {"rel_tol": 0.002, "abs_tol": 0.002}
 """How far a figure of a fresh run may be from the one shown (math.isclose)"""
@@ -56,7 +58,7 @@ class Output(NamedTuple):
     """Runs the commands and returns what they printed"""
 
     needs: tuple[str, ...]
-    """What must be there to make it (FULL_MNIST, SLURM, ROOT)"""
+    """What must be there to make it (FULL_MNIST, SLURM, ROOT, SSHD)"""
 
     volatile: tuple[str, ...]
     """What differs from run to run in this output, besides VOLATILE"""
@@ -89,6 +91,8 @@ def missing(needs: tuple[str, ...]) -> list[str]:
         lacking.append(FULL_MNIST)
     if ROOT in needs and os.geteuid() != 0:
         lacking.append(ROOT)
+    if SSHD in needs and not (Path("/usr/sbin/sshd").exists() and shutil.which("tmux")):
+        lacking.append(SSHD)
     if SLURM in needs:
         from test_slurm import cluster_environment, controller_answers
 

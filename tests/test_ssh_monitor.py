@@ -315,6 +315,8 @@ def test_ssh_monitor_web_serves_the_jobs_of_the_remote_workspace(
         wait_for(lambda: not monitor_servers(sshd), "the remote side to end")
         wait_for(lambda: not sshd.control_masters(), "its connection to close", 30)
     text = log.read_text()
+    # (about the laptop's own workspace, where nothing ran)
+    assert f"{laptop.workspace} is not an experimaestro working directory" in text
     assert f"Starting experiment monitor for {HOST} on http://localhost:{port}" in (
         text
     )
