@@ -242,8 +242,8 @@ def test_ssh_monitor_shows_the_jobs_of_the_remote_workspace(sshd, cluster, lapto
         assert [(row["state"], row["tags"]) for row in rows] == 2 * [("✅", TAGS)]
         # The remote side: a child of the private sshd, given the workspace
         [server] = monitor_servers(sshd)
-        assert server == (
-            f"{BIN}/python3 {BIN}/experimaestro experiments"
+        assert server.endswith(
+            f"{BIN}/experimaestro experiments"
             f" --workdir '{REMOTE_WORKSPACE}' monitor-server"
         )
         # l: the log of the highlighted job, copied (rsync, through the same
