@@ -303,3 +303,26 @@ def test_full_disk_names_the_file_and_keeps_the_previous_one(tmp_path, caplog, c
         assert "KiB free on its disk" in record.getMessage()
         assert path.read_bytes() == before
         assert os.listdir(disk) == ["results"]
+
+
+def test_full_disk_for_the_results_is_one_line(sandbox, tmp_path):
+    sandbox.experiment(SAMPLE_YAML)
+    analyze = [sys.executable, "-m", "xpkit.analyze", "--output"]
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        ballast = disk / "ballast"
+        ballast.write_bytes(bytes(shutil.disk_usage(disk).free - (4 << 10)))
+        process = sandbox.run([*analyze, disk / "results"], check=False)
+        assert process.returncode == 1
+        assert "Traceback" not in output(process)
+        assert re.search(
+            rf"^Analysis stopped: No space left to write the results into {disk}/"
+            r"results \(\d+ KiB free on its disk\): free some space, then run"
+            r" `python -m xpkit.analyze`$",
+            process.stderr,
+            re.MULTILINE,
+        ), process.stderr
+        assert "| DONE " in process.stdout  # the table, printed all the same
+
+        ballast.unlink()
+        sandbox.run([*analyze, disk / "results"])
+        assert (disk / "results" / "results.csv").read_text().count("DONE") == 2

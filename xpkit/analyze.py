@@ -56,6 +56,8 @@ the run), :mod:`xpkit.results_table` (the table and its files),
 """
 
 import argparse
+import errno
+import shutil
 import sys
 from fnmatch import fnmatch
 from pathlib import Path
@@ -73,6 +75,11 @@ from .tensorboard_files import link_tensorboard
 
 # failed_points is re-exported: the list of failed points, from the table
 __all__ = ["analyze", "failed_points", "main"]
+
+
+class NotWritten(ValueError):
+    """The table was printed, but its files could not be written (a full disk)"""
+
 
 TENSORBOARD_FOLDER = "tensorboard"
 """Sub-folder of the output folder holding one link per learning job"""
@@ -105,6 +112,7 @@ def analyze(
     :return: the per-job table (one row per pair of learning and evaluating
         jobs)
     :raises FileNotFoundError, ValueError: see :func:`experiment_table`
+    :raises NotWritten: when the disk of ``output`` is full
     """
     table = experiment_table(workspace, experiment_id, run_id)
     if passed_over := table.attrs["passed_over"]:
@@ -117,6 +125,25 @@ def analyze(
     text = format_table(table) if points is None else format_by_point(points)
     print(text, flush=True)
     output = Path(output) if output is not None else default_output(table)
+    try:
+        lines = write_outputs(table, points, text, output, figures, tensorboard)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        free = shutil.disk_usage(output).free // 1024
+    else:
+        print("\n" + "\n".join(lines), flush=True)
+        return table
+    # Raised out of the except block: one line, without the OSError's traceback
+    raise NotWritten(
+        f"No space left to write the results into {output} ({free} KiB free on"
+        " its disk): free some space, then run `python -m xpkit.analyze`"
+    )
+
+
+def write_outputs(table, points, text, output, figures, tensorboard) -> list[str]:
+    """Writes the files of :func:`analyze` into ``output``; the lines that
+    name them"""
     written = write_table(table, output, text)
     if points is not None:
         written.append(write_by_point(points, output))
@@ -130,8 +157,7 @@ def analyze(
             f"TensorBoard ({len(links)} run{'' if len(links) == 1 else 's'}):"
             f" tensorboard --logdir {output / TENSORBOARD_FOLDER}"
         )
-    print("\n" + "\n".join(lines), flush=True)
-    return table
+    return lines
 
 
 def load_results(
@@ -187,6 +213,8 @@ def show_results(xp, figures: bool = True):
             output=xp.resultspath,
             figures=figures,
         )
+    except NotWritten as error:  # the table is printed, not its files
+        raise FailedExperiment(str(error)) from None
     except ValueError as error:  # a damaged results file, named
         raise FailedExperiment(f"No results table: {error}") from None
     exit_quickly(xp)  # skip Python's slow final clean-up (speed.py)
