@@ -11,6 +11,7 @@ this function (``python -m xpkit.configure`` writes it). What it asks of
 SLURM, time limits and the local core policy: ``docs/launchers.md``.
 """
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterable
@@ -87,6 +88,7 @@ def local_launcher(requirement) -> Launcher:
     total = os.cpu_count() or 1
     cores = local_cores(requirement.cpu.cores, total)
     connector = LocalConnector.instance()
+    make_tokens_folder(connector)
     launcher = DirectLauncher(connector)
     # A job starts only when its cores are free: one token per core
     token = connector.createtoken("xpkit-cores", total)
@@ -108,6 +110,15 @@ def local_launcher(requirement) -> Launcher:
     else:
         launcher.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU asked: none taken
     return launcher
+
+
+def make_tokens_folder(connector: LocalConnector):
+    """Makes experimaestro's folder of tokens (``~/.local/share/experimaestro``):
+    experimaestro 2.7 makes it without ``exist_ok``, so of two experiments
+    started together in a new HOME one could stop on ``FileExistsError``.
+    Delete once experimaestro's ``Connector.localpath`` passes ``exist_ok``."""
+    with contextlib.suppress(FileExistsError):
+        connector.localpath  # noqa: B018 (reading the property makes the folder)
 
 
 def slurm_launcher(requirement, binpath: str = "/usr/bin") -> Launcher:
