@@ -10,15 +10,34 @@ full-disk scenario mounts a tmpfs: root only (test_data_faults.small_disk).
 
 import functools
 import gzip
+import os
 import shutil
+import signal
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import yaml
-from conftest import REPO, SAMPLE, SAMPLE_YAML, Sandbox
+from conftest import (
+    BIN,
+    REPO,
+    SAMPLE,
+    SAMPLE_YAML,
+    Sandbox,
+    processes_of,
+    started,
+    stop,
+    wait_for,
+)
 from shown_outputs import ROOT, Runs, lines_with, missing, output
-from test_data_faults import FULL_DISK_YAML, flip_a_byte, prepare, small_disk
+from test_data_faults import (
+    FULL_DISK_YAML,
+    flip_a_byte,
+    prepare,
+    read_only,
+    small_disk,
+)
 from test_failures import FAILING_YAML
+from test_tracebacks import LONG_YAML
 
 DEBUG = REPO / "debug.yaml"
 PROGRESS = r"\d+%\|[^|]*\| *\d+/\d+ \[[^\]]*\]"
@@ -197,6 +216,51 @@ def full_disk(runs: Runs) -> dict[str, str]:
         return {"experiment": both(process), "log": (job / "learn.err").read_text()}
 
 
+def data_folder(runs: Runs) -> dict[str, object]:
+    """datamaestro's folder read-only (root only: a read-only mount), or a
+    file named by DATAMAESTRO_DIR"""
+    done = {}
+    sandbox = runs.sandbox("troubleshooting-data-folder-file")
+    file = sandbox.home.parent / "datamaestro"
+    file.write_text("not a folder\n")
+    sandbox.env["DATAMAESTRO_DIR"] = str(file)
+    done["a file"] = sandbox.experiment(DEBUG, check=False)
+    if not missing([ROOT]):
+        sandbox = runs.sandbox("troubleshooting-data-folder-read-only")
+        with read_only(sandbox.home / "datamaestro"):
+            done["read-only"] = sandbox.experiment(DEBUG, check=False)
+    return done
+
+
+def ctrl_c(runs: Runs) -> str:
+    """Ctrl+C (SIGINT to the process group) while the Learn job of
+    tests/long.yaml trains; the job is then killed (it would go on)"""
+    sandbox = runs.sandbox("troubleshooting-ctrl-c")
+    log = sandbox.home.parent / "experiment.log"
+    command = f"{BIN / 'experimaestro'} run-experiment {LONG_YAML}"
+    with started(sandbox, command, log) as experiment:
+        wait_for(
+            lambda: list(sandbox.workspace.glob("jobs/*.learn/*/learn.pid")),
+            "the learning job to start",
+            experiment,
+        )
+        os.killpg(experiment.pid, signal.SIGINT)
+        experiment.wait(timeout=120)
+    stop(processes_of(sandbox))
+    return log.read_text()
+
+
+def full_disk_results(runs: Runs) -> str:
+    """python -m xpkit.analyze --output on a 1 MiB tmpfs with 4 KiB free"""
+    sandbox = runs.sandbox("troubleshooting-results-disk")
+    sandbox.experiment(SAMPLE_YAML)
+    with small_disk(sandbox.home.parent / "disk", "1m") as disk:
+        ballast = disk / "ballast"
+        ballast.write_bytes(bytes(shutil.disk_usage(disk).free - (4 << 10)))
+        analyze = [sys.executable, "-m", "xpkit.analyze", "--output"]
+        return sandbox.run([*analyze, disk / "results"], check=False).stderr
+
+
 def own_workspace(runs: Runs):
     """A workspace of one's own listed first in settings.yaml, and an
     experiment whose id does not start with MNIST_"""
@@ -219,6 +283,9 @@ SCENARIOS = (
     damaged_copy,
     *([] if missing([ROOT]) else [full_disk]),
     own_workspace,
+    data_folder,
+    ctrl_c,
+    *([] if missing([ROOT]) else [full_disk_results]),
 )
 
 
@@ -378,3 +445,24 @@ def workspace_chosen(runs: Runs) -> str:
     """The two lines that name the workspace"""
     text = ran(runs, own_workspace).stderr
     return runs.tidy(lines_with(text, r"workspace mine", r"Running experiment"))
+
+
+@output("troubleshooting-data-folder-read-only", needs=[ROOT])
+def data_folder_read_only(runs: Runs) -> str:
+    return runs.tidy(message(ran(runs, data_folder)["read-only"]))
+
+
+@output("troubleshooting-data-folder-a-file")
+def data_folder_a_file(runs: Runs) -> str:
+    return runs.tidy(message(ran(runs, data_folder)["a file"]))
+
+
+@output("troubleshooting-ctrl-c")
+def ctrl_c_message(runs: Runs) -> str:
+    """The line the experiment ends with"""
+    return runs.tidy(lines_with(ran(runs, ctrl_c), "^Experiment failed: Stopped"))
+
+
+@output("troubleshooting-full-disk-results", needs=[ROOT], volatile=[r"\d+(?= KiB)"])
+def full_disk_results_line(runs: Runs) -> str:
+    return runs.tidy(ran(runs, full_disk_results))
