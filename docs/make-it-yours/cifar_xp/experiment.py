@@ -6,10 +6,11 @@ from experimaestro.experiments.grid import GridSearch
 from experimaestro.launcherfinder import find_launcher
 
 from xpkit.analyze import show_results
-from xpkit.checks import check_batch_fits, check_configuration
+from xpkit.checks import check_batch_fits, check_configuration, check_done_jobs
 from xpkit.export_action import export_best_model
 from xpkit.grid import combinations, read_grid
 from xpkit.tensorboard_service import tensorboard_service
+from xpkit.waiting import wait_for_jobs
 from xpkit.workspace_lock import wait_for_workspace
 
 from .data import FakeCIFAR
@@ -36,6 +37,7 @@ def run(helper, cfg: Configuration):
     grid = read_grid(cfg)  # e.g. {"lr": [0.01, 0.001], "seed": [0, 1]}
     check_configuration(cfg, tuple(grid), RULES)  # one line per mistake
     check_batch_fits(cfg.batch_size, 0, cfg.n_train)
+    check_done_jobs(helper.xp.workspace, Learn, "parameters.pth")  # deleted by hand?
     launcher = find_launcher(cfg.launcher)
     train = FakeCIFAR.C(size=cfg.n_train, crop=True)
     validation = FakeCIFAR.C(size=cfg.n_test, offset=cfg.n_train)
@@ -53,5 +55,5 @@ def run(helper, cfg: Configuration):
         evaluate.submit(launcher=launcher, init_tasks=[load_parameters])
         tensorboard.add(learn, learn.tensorboard_path)
     helper.xp.add_action(export_best_model(helper.xp))  # exports the best model
-    helper.xp.wait()
+    wait_for_jobs(helper.xp)  # helper.xp.wait(), with one line on Ctrl+C
     show_results(helper.xp)  # the table of python -m xpkit.analyze
