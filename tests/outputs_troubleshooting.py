@@ -216,6 +216,28 @@ def full_disk(runs: Runs) -> dict[str, str]:
         return {"experiment": both(process), "log": (job / "learn.err").read_text()}
 
 
+def damaged_job_files(runs: Runs) -> dict[str, object]:
+    """The sample's jobs done, then: parameters.pth of the Learn job deleted
+    (the rerun stops; the command it gives redoes the job), results.json of
+    the Evaluate job damaged (the analysis and the rerun name it), and a run
+    refused by the checks (the analysis passes over it)"""
+    sandbox = runs.sandbox("troubleshooting-job-files")
+    sandbox.experiment(SAMPLE_YAML)
+    [learn], [evaluate] = sandbox.jobs("learn"), sandbox.jobs("evaluate")
+    (learn / "parameters.pth").unlink()
+    done = {"parameters": sandbox.experiment(SAMPLE_YAML, check=False)}
+    sandbox.run(f"rm {learn / 'learn.done'}")
+    sandbox.experiment(SAMPLE_YAML)
+    (evaluate / "results.json").write_text('{"loss": 0.1, "accur')
+    analyze = "python -m xpkit.analyze --experiment MNIST_sample"
+    done["analysis"] = sandbox.run(analyze, check=False)
+    shutil.rmtree(evaluate)
+    sandbox.experiment(SAMPLE_YAML)
+    sandbox.experiment(SAMPLE_YAML, "-c", "lr=0", check=False)
+    done["passed over"] = sandbox.run(analyze)
+    return done
+
+
 def data_folder(runs: Runs) -> dict[str, object]:
     """datamaestro's folder read-only (root only: a read-only mount), or a
     file named by DATAMAESTRO_DIR"""
@@ -282,6 +304,7 @@ SCENARIOS = (
     mirror_faults,
     damaged_copy,
     *([] if missing([ROOT]) else [full_disk]),
+    damaged_job_files,
     own_workspace,
     data_folder,
     ctrl_c,
@@ -445,6 +468,23 @@ def workspace_chosen(runs: Runs) -> str:
     """The two lines that name the workspace"""
     text = ran(runs, own_workspace).stderr
     return runs.tidy(lines_with(text, r"workspace mine", r"Running experiment"))
+
+
+@output("troubleshooting-parameters-gone")
+def parameters_gone(runs: Runs) -> str:
+    return runs.tidy(message(ran(runs, damaged_job_files)["parameters"]))
+
+
+@output("troubleshooting-damaged-results")
+def damaged_results(runs: Runs) -> str:
+    return runs.tidy(ran(runs, damaged_job_files)["analysis"].stderr)
+
+
+@output("troubleshooting-run-passed-over")
+def run_passed_over(runs: Runs) -> str:
+    """The first two lines of the analysis: which run it reads, and why"""
+    text = ran(runs, damaged_job_files)["passed over"].stdout
+    return runs.tidy("\n".join(text.splitlines()[:2]))
 
 
 @output("troubleshooting-data-folder-read-only", needs=[ROOT])
