@@ -36,7 +36,8 @@ def test_ctrl_c_says_the_jobs_go_on_and_a_rerun_follows_them(sandbox, tmp_path):
     assert (
         "Stopped (Ctrl+C): 1 started job goes on by itself, 1 waiting job will"
         " not start."
-        " Run the same command again: it follows the started jobs to their end"
+        " Run the same command again (the same -c options too): it follows the"
+        " started jobs to their end"
         " and starts the others" in output
     )
     assert psutil.pid_exists(pid), "the learning job was stopped too"

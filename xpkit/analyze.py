@@ -24,7 +24,8 @@ Options (and defaults):
 - ``--experiment``: the experiment id (default: the workspace's experiment
   that ran last, the one whose current run folder changed last);
 - ``--run``: the run id, a folder name under ``<workspace>/experiments/<id>/``
-  (default: the current run, the one ``current`` links to);
+  (default: the current run, the one ``current`` links to, or if it has no
+  job, as after a run refused by the checks, the latest run that has jobs);
 - ``--output``: where the files go (default: ``<run folder>/results``, the
   folder experimaestro gives an experiment for its results, ``xp.resultspath``;
   ``<workspace>/experiments/<id>/current/results`` is the latest run's);
@@ -283,7 +284,7 @@ def main(argv=None):
         "--experiment",
         help="experiment id (default: the one that ran last)",
     )
-    parser.add_argument("--run", help="run id (default: the current run)")
+    parser.add_argument("--run", help="run id (default: the latest run that has jobs)")
     parser.add_argument(
         "--output",
         type=Path,

@@ -53,7 +53,7 @@ def what_goes_on(jobs) -> str:
     ]
     told = ", ".join(part for part in parts if not part.startswith("0 "))
     return (
-        f"Stopped (Ctrl+C): {told}. Run the same command again: it follows the"
-        " started jobs to their end and starts the others (finished jobs are"
-        " not run again)"
+        f"Stopped (Ctrl+C): {told}. Run the same command again (the same -c"
+        " options too): it follows the started jobs to their end and starts the"
+        " others (finished jobs are not run again)"
     )

@@ -10,6 +10,7 @@ from xpkit.checks import check_batch_fits, check_configuration, check_done_jobs
 from xpkit.export_action import export_best_model
 from xpkit.grid import combinations, read_grid
 from xpkit.tensorboard_service import tensorboard_service
+from xpkit.upstream_warnings import drop_untrue_warnings
 from xpkit.waiting import wait_for_jobs
 from xpkit.workspace_lock import wait_for_workspace
 
@@ -34,6 +35,7 @@ RULES = {"seed": (lambda v: v >= 0, "an integer from 0")}  # others: positive
 
 
 def run(helper, cfg: Configuration):
+    drop_untrue_warnings()  # one of experimaestro 2.7 (xpkit/upstream_warnings.py)
     grid = read_grid(cfg)  # e.g. {"lr": [0.01, 0.001], "seed": [0, 1]}
     check_configuration(cfg, tuple(grid), RULES)  # one line per mistake
     check_batch_fits(cfg.batch_size, 0, cfg.n_train)
