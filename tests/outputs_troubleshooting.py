@@ -23,6 +23,7 @@ from conftest import (
     SAMPLE,
     SAMPLE_YAML,
     Sandbox,
+    kill_at_first_checkpoint,
     processes_of,
     started,
     stop,
@@ -216,6 +217,20 @@ def full_disk(runs: Runs) -> dict[str, str]:
         return {"experiment": both(process), "log": (job / "learn.err").read_text()}
 
 
+def damaged_checkpoint(runs: Runs) -> str:
+    """tests/resume.yaml: its Learn job killed (-9) at its first checkpoint,
+    the checkpoint then cut short; the job's log, once run again"""
+    sandbox = runs.sandbox("troubleshooting-damaged-checkpoint")
+    resume = REPO / "tests" / "resume.yaml"
+    with sandbox.background_experiment(resume) as experiment:
+        job = kill_at_first_checkpoint(sandbox, experiment, signal.SIGKILL)
+        experiment.wait(timeout=120)
+    checkpoint = job / "checkpoint.pth"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    sandbox.experiment(resume)
+    return (job / "learn.err").read_text()
+
+
 def damaged_job_files(runs: Runs) -> dict[str, object]:
     """The sample's jobs done, then: parameters.pth of the Learn job deleted
     (the rerun stops; the command it gives redoes the job), results.json of
@@ -304,6 +319,7 @@ SCENARIOS = (
     mirror_faults,
     damaged_copy,
     *([] if missing([ROOT]) else [full_disk]),
+    damaged_checkpoint,
     damaged_job_files,
     own_workspace,
     data_folder,
@@ -468,6 +484,12 @@ def workspace_chosen(runs: Runs) -> str:
     """The two lines that name the workspace"""
     text = ran(runs, own_workspace).stderr
     return runs.tidy(lines_with(text, r"workspace mine", r"Running experiment"))
+
+
+@output("troubleshooting-damaged-checkpoint", volatile=[r"(?<=WARNING:)\d+"])
+def checkpoint_set_aside(runs: Runs) -> str:
+    """The line of the job's log that sets the checkpoint aside"""
+    return runs.tidy(lines_with(ran(runs, damaged_checkpoint), "set aside as"))
 
 
 @output("troubleshooting-parameters-gone")

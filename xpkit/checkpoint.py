@@ -127,7 +127,8 @@ def restore_checkpoint(path: Path, model, optimizer) -> dict:
         torch.set_rng_state(checkpoint["torch_rng"])
         state = checkpoint["state"]
     except UNREADABLE as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        # Its first sentence: torch's messages go on with advice for developers
+        reason = (str(error).strip().splitlines() or [""])[0].split(". ")[0]
         logger.warning(
             "The checkpoint %s cannot be read (%s: %s): set aside as %s, the job"
             " starts again from its beginning",
