@@ -213,7 +213,9 @@ def test_the_web_interface_lists_and_starts_tensorboard(web_run):
 def test_tensorboard_serves_every_learn_run_named_by_its_tags(web_run):
     seen = web_run.seen
     assert seen["runs"] == {run: dict.fromkeys(SCALARS, LAST_STEP) for run in RUNS}
-    # The same through the web interface (its Open button)
+    # The same through the web interface (its Open button), asked without the
+    # token: experimaestro 2.7's proxy wants none, as docs/monitoring.md warns
+    # (once it does, this fails: update the guide)
     assert sorted(seen["proxied"]) == RUNS
     assert "<title>TensorBoard</title>" in seen["proxied page"]
     folder = results_folder(web_run) / "tensorboard-service"
