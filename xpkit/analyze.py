@@ -69,7 +69,14 @@ from experimaestro.scheduler.experiment import FailedExperiment
 from experimaestro.settings import get_settings, get_workspace
 
 from .figures import plot_curves, plot_test_accuracy
-from .results_table import experiment_table, failed_points, format_table, write_table
+from .results_table import (
+    experiment_table,
+    failed_points,
+    format_table,
+    state_provider,
+    write_table,
+)
+from .run_jobs import runs_with_jobs
 from .seeds import by_point, format_by_point, several_seeds, write_by_point
 from .speed import exit_quickly
 from .tensorboard_files import link_tensorboard
@@ -183,17 +190,7 @@ def run_ids(experiment_id: str, workspace: str | Path | None = None) -> list[str
     """The runs of an experiment, oldest first (e.g. to compare two of them
     with :func:`load_results`)"""
     folder = workspace_folder(str(workspace) if workspace else None, experiment_id)
-    runs = folder / "experiments" / experiment_id
-    return sorted(
-        run.name
-        for run in runs.iterdir()
-        if run.is_dir() and not run.is_symlink() and jobs_listed(run / "jobs.jsonl")
-    )
-
-
-def jobs_listed(path: Path) -> bool:
-    """Whether a run's ``jobs.jsonl`` lists a job"""
-    return path.is_file() and path.stat().st_size > 0
+    return runs_with_jobs(state_provider(folder), experiment_id)
 
 
 def show_results(xp, figures: bool = True):

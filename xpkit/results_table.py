@@ -59,6 +59,17 @@ def point_row(point: dict, tag_names: list[str]) -> dict:
     return row
 
 
+def state_provider(workspace: Path) -> WorkspaceStateProvider:
+    """experimaestro's reader of the workspace, as ``experimaestro jobs list``
+    uses it: made once per process, it first recovers from crashes (e.g.
+    marks as failed a killed job, which could not say so itself)"""
+    provider = WorkspaceStateProvider.get_instance(
+        Path(workspace).expanduser().resolve()
+    )
+    provider.invalidate_caches()  # read the runs as they are now, even if read before
+    return provider
+
+
 def experiment_table(
     workspace: Path, experiment_id: str, run_id: str | None = None
 ) -> pd.DataFrame:
@@ -96,11 +107,7 @@ def experiment_table(
         have the same tags, so that the grid points cannot be told apart
     """
     workspace = Path(workspace).expanduser().resolve()
-    # As `experimaestro jobs list` does: made once per process, the provider
-    # first recovers from crashes (e.g. marks as failed a killed job, which
-    # could not say so itself)
-    provider = WorkspaceStateProvider.get_instance(workspace)
-    provider.invalidate_caches()  # read the run as it is now, even if read before
+    provider = state_provider(workspace)
     current = provider.get_current_run(experiment_id) if run_id is None else None
     run_id = existing_run(provider, workspace, experiment_id, run_id)
     points, tag_names = grid_points(provider, experiment_id, run_id)

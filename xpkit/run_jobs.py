@@ -92,13 +92,16 @@ def existing_run(
     )
 
 
+def runs_with_jobs(provider, experiment_id: str) -> list[str]:
+    """The runs of an experiment that have jobs, oldest first (a run refused
+    by the checks has none)"""
+    runs = sorted(run.run_id for run in provider.get_experiment_runs(experiment_id))
+    return [run_id for run_id in runs if provider.get_jobs(experiment_id, run_id)]
+
+
 def latest_run_with_jobs(provider, experiment_id: str, current: str) -> str:
     """The latest run of an experiment that has jobs (``current`` if none has)"""
-    runs = sorted(run.run_id for run in provider.get_experiment_runs(experiment_id))
-    for run_id in reversed(runs):
-        if provider.get_jobs(experiment_id, run_id):
-            return run_id
-    return current
+    return (runs_with_jobs(provider, experiment_id) or [current])[-1]
 
 
 ROLES = {"summary_path": "learn", "results_path": "evaluate"}
