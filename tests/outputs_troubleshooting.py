@@ -10,7 +10,6 @@ full-disk scenario mounts a tmpfs: root only (test_data_faults.small_disk).
 
 import functools
 import gzip
-import os
 import shutil
 import signal
 import sys
@@ -18,16 +17,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import yaml
 from conftest import (
-    BIN,
     REPO,
     SAMPLE,
     SAMPLE_YAML,
     Sandbox,
     kill_at_first_checkpoint,
     processes_of,
-    started,
     stop,
-    wait_for,
 )
 from shown_outputs import ROOT, Runs, lines_with, missing, output
 from test_data_faults import (
@@ -38,7 +34,7 @@ from test_data_faults import (
     small_disk,
 )
 from test_failures import FAILING_YAML
-from test_tracebacks import LONG_YAML
+from test_tracebacks import ctrl_c_while_learning
 
 DEBUG = REPO / "debug.yaml"
 PROGRESS = r"\d+%\|[^|]*\| *\d+/\d+ \[[^\]]*\]"
@@ -274,15 +270,7 @@ def ctrl_c(runs: Runs) -> str:
     tests/long.yaml trains; the job is then killed (it would go on)"""
     sandbox = runs.sandbox("troubleshooting-ctrl-c")
     log = sandbox.home.parent / "experiment.log"
-    command = f"{BIN / 'experimaestro'} run-experiment {LONG_YAML}"
-    with started(sandbox, command, log) as experiment:
-        wait_for(
-            lambda: list(sandbox.workspace.glob("jobs/*.learn/*/learn.pid")),
-            "the learning job to start",
-            experiment,
-        )
-        os.killpg(experiment.pid, signal.SIGINT)
-        experiment.wait(timeout=120)
+    ctrl_c_while_learning(sandbox, log)
     stop(processes_of(sandbox))
     return log.read_text()
 

@@ -395,6 +395,23 @@ JOBS_OF_THE_PAGE = """[...document.querySelectorAll('tr.job-row')].map(row => ({
 }))"""
 """The rows of the web interface's jobs table"""
 
+
+def jobs_on_the_page(chromium, address: str, experiment_id: str, count: int) -> list:
+    """Opens the web interface at ``address`` (its token in it), then the jobs
+    of ``experiment_id``; the rows of its jobs table (:data:`JOBS_OF_THE_PAGE`),
+    once there are ``count``"""
+    chromium.open(address)
+    chromium.wait_text(
+        rf"{experiment_id}\s+\d+_\d+\s+{count}/{count}", "the experiment"
+    )
+    chromium.click('tr[title="Open jobs"]', experiment_id)
+    chromium.wait_text(f"Experiments / {experiment_id}", "its jobs")
+    return wait_for(
+        lambda: len(jobs := chromium.js(JOBS_OF_THE_PAGE)) == count and jobs,
+        f"{count} jobs",
+    )
+
+
 TABLE_ROWS = """[...document.querySelectorAll('table tbody tr')].map(
     row => [...row.cells].map(cell => cell.innerText.trim()))"""
 """The text of each cell of each row of the page's tables"""
@@ -730,14 +747,7 @@ def test_monitor_web_shows_the_jobs_and_their_tags(console_run, tmp_path):
         )
         with browser(sandbox, tmp_path / "chromium") as chromium:
             wait_for(lambda: listening(port), "the server", monitor)
-            chromium.open(address[1])
-            chromium.wait_text(r"MNIST_train\s+\d+_\d+\s+4/4", "the experiment")
-            chromium.click('tr[title="Open jobs"]', "MNIST_train")
-            chromium.wait_text("Experiments / MNIST_train", "its jobs")
-            jobs = wait_for(
-                lambda: len(jobs := chromium.js(JOBS_OF_THE_PAGE)) == 4 and jobs,
-                "4 jobs",
-            )
+            jobs = jobs_on_the_page(chromium, address[1], "MNIST_train", 4)
             shot = tmp_path / "web-ui.png"
             chromium.screenshot(shot)
             if os.environ.get("MNIST_XP_WRITE_FIGURES") == "1":

@@ -27,10 +27,10 @@ from conftest import BIN, SAMPLE_YAML, Sandbox, free_port, started, wait_for
 from test_interfaces import (
     CHROMIUM,
     JOB_ROW,
-    JOBS_OF_THE_PAGE,
     browser,
     cleaned_up,
     job_rows,
+    jobs_on_the_page,
     listening,
     printed_address,
     quit_tui,
@@ -300,14 +300,7 @@ def test_ssh_monitor_web_serves_the_jobs_of_the_remote_workspace(
         assert len(monitor_servers(sshd)) == 1
         with browser(laptop, tmp_path / "chromium") as chromium:
             wait_for(lambda: listening(port), "the server", monitor)
-            chromium.open(address[1])
-            chromium.wait_text(r"MNIST_sample\s+\d+_\d+\s+2/2", "the experiment")
-            chromium.click('tr[title="Open jobs"]', "MNIST_sample")
-            chromium.wait_text("Experiments / MNIST_sample", "its jobs")
-            jobs = wait_for(
-                lambda: len(jobs := chromium.js(JOBS_OF_THE_PAGE)) == 2 and jobs,
-                "2 jobs",
-            )
+            jobs = jobs_on_the_page(chromium, address[1], "MNIST_sample", 2)
             shot = tmp_path / "ssh-monitor-web.png"
             chromium.screenshot(shot)
         monitor.send_signal(signal.SIGINT)  # Ctrl+C

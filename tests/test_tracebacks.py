@@ -6,18 +6,21 @@ import json
 import os
 import shutil
 import signal
+from pathlib import Path
 
 import psutil
 import pytest
-from conftest import BIN, REPO, SAMPLE_YAML, started, wait_for
+from conftest import BIN, REPO, SAMPLE_YAML, Sandbox, started, wait_for
 from test_failures import FAILING_YAML
 
 LONG_YAML = REPO / "tests" / "long.yaml"
 """One grid point that learns for tens of seconds"""
 
 
-def test_ctrl_c_says_the_jobs_go_on_and_a_rerun_follows_them(sandbox, tmp_path):
-    log = tmp_path / "experiment.log"
+def ctrl_c_while_learning(sandbox: Sandbox, log: Path) -> int:
+    """Runs tests/long.yaml (output in ``log``) and, once its learning job has
+    started, presses Ctrl+C as a terminal does (SIGINT to the whole foreground
+    process group); the experiment's exit status"""
     command = f"{BIN / 'experimaestro'} run-experiment {LONG_YAML}"
     with started(sandbox, command, log) as experiment:
         wait_for(
@@ -25,11 +28,15 @@ def test_ctrl_c_says_the_jobs_go_on_and_a_rerun_follows_them(sandbox, tmp_path):
             "the learning job to start",
             experiment,
         )
-        [job] = sandbox.jobs("learn")
-        pid = json.loads((job / "learn.pid").read_text())["pid"]
-        # A terminal's Ctrl+C: SIGINT to the whole foreground process group
         os.killpg(experiment.pid, signal.SIGINT)
-        assert experiment.wait(timeout=120) == 1
+        return experiment.wait(timeout=120)
+
+
+def test_ctrl_c_says_the_jobs_go_on_and_a_rerun_follows_them(sandbox, tmp_path):
+    log = tmp_path / "experiment.log"
+    assert ctrl_c_while_learning(sandbox, log) == 1
+    [job] = sandbox.jobs("learn")
+    pid = json.loads((job / "learn.pid").read_text())["pid"]
     output = log.read_text()
     assert "Traceback" not in output, output[-3000:]
     assert output.count("Experiment failed: Stopped (Ctrl+C):") == 1, output[-3000:]
